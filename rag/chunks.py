@@ -1,0 +1,63 @@
+"""Chunks: runs of consecutive sentences of one section, with overlap, each a span of its document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+
+from rag.corpus import Document
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage; ``sentence_ids`` index the corpus-wide sentence table."""
+
+    id: str
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    sentence_ids: tuple[int, ...]
+
+
+def chunk_documents(
+    docs: list[Document], max_chars: int, overlap: int
+) -> tuple[list, list[Chunk]]:
+    """The corpus-wide table of citable sentences and the chunks built over it.
+
+    Only citable sentences are chunked: the non-citable tail can never be retrieved.
+    """
+    if max_chars < 1 or overlap < 0:
+        raise ValueError("chunk size must be positive and overlap non-negative")
+    sentences = [s for d in docs for s in d.sentences if s.citable]
+    chunks: list[Chunk] = []
+    numbered = list(enumerate(sentences))
+    for _, run in groupby(numbered, key=lambda p: (p[1].doc_id, p[1].section)):
+        chunks.extend(_chunk_run(list(run), max_chars, overlap))
+    return sentences, chunks
+
+
+def _chunk_run(run: list, max_chars: int, overlap: int) -> list[Chunk]:
+    """Greedy windows over one section's sentences: fill up to ``max_chars``, then step back ``overlap``."""
+    chunks = []
+    i = 0
+    while i < len(run):
+        j = i + 1
+        while j < len(run) and run[j][1].end - run[i][1].start <= max_chars:
+            j += 1
+        window = run[i:j]
+        first, last = window[0][1], window[-1][1]
+        chunks.append(
+            Chunk(
+                id=f"{first.doc_id}#{first.start}-{last.end}",
+                doc_id=first.doc_id,
+                section=first.section,
+                start=first.start,
+                end=last.end,
+                sentence_ids=tuple(k for k, _ in window),
+            )
+        )
+        if j >= len(run):
+            break
+        i = max(j - overlap, i + 1)  # always advance, even when one sentence fills a chunk
+    return chunks

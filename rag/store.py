@@ -1,0 +1,111 @@
+"""Atomic publication of built artifacts: build in a temporary folder, then switch a pointer.
+
+Layout of the index folder::
+
+    index/CURRENT          the name of the live build (replaced atomically)
+    index/build-<id>/      one complete build: manifest.json and its files
+
+Readers resolve CURRENT once and read that build, so a rebuild running beside them,
+or one killed half-way, never shows them a mixture or a broken index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+POINTER = "CURRENT"
+KEEP_OLD_BUILDS = 1  # the build just replaced stays for readers that already resolved it
+
+
+def current_build(root: Path) -> Path | None:
+    """The live build folder, or None when nothing was published."""
+    try:
+        name = (root / POINTER).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    path = root / name
+    return path if name and path.is_dir() else None
+
+
+def new_build_dir(root: Path) -> Path:
+    """A fresh, empty temporary folder inside ``root`` to build into."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f".tmp-build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    path.mkdir()
+    return path
+
+
+def publish(root: Path, tmp: Path) -> Path:
+    """Make the build in ``tmp`` the live one; returns its final folder."""
+    final = root / tmp.name.replace(".tmp-build-", "build-", 1)
+    _fsync_tree(tmp)
+    os.replace(tmp, final)
+    pointer_tmp = root / f".{POINTER}.{os.getpid()}"
+    pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
+    _fsync_file(pointer_tmp)
+    os.replace(pointer_tmp, root / POINTER)
+    _fsync_dir(root)
+    collect_garbage(root)
+    return final
+
+
+def collect_garbage(root: Path) -> None:
+    """Remove leftovers of killed builds and all but the newest replaced builds."""
+    live = current_build(root)
+    for path in root.glob(".tmp-build-*"):
+        if not _owned_by_live_process(path):
+            shutil.rmtree(path, ignore_errors=True)
+    old = sorted(p for p in root.glob("build-*") if p != live)
+    for path in old[: max(0, len(old) - KEEP_OLD_BUILDS)]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _owned_by_live_process(path: Path) -> bool:
+    """Whether the temporary build's process (its pid is in the name) is still running."""
+    try:
+        pid = int(path.name.split("-")[-2])
+    except (ValueError, IndexError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of a finished build to disk before it becomes visible."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            _fsync_file(path)
+    _fsync_dir(folder)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
