@@ -1,0 +1,133 @@
+"""The `rag` command: build the index, ask questions, find sources for claims.
+
+Errors become one line on stderr and a non-zero exit code; tracebacks only with RAG_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rag.config import Settings
+from rag.errors import RagError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers over Chinese documents.")
+
+EXIT_ERROR = 1
+
+TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="How many passages to retrieve.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JSON).")]
+
+
+def _settings(**overrides) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    _setup_logging(verbose)
+
+
+@app.command("index")
+def index_cmd(
+    corpus: Annotated[Optional[Path], typer.Option(help="Corpus folder (default: corpus/).")] = None,
+    index_dir: Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder (default: index/).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
+) -> None:
+    """Build the index (or rebuild it when the corpus, model or settings changed)."""
+    from rag import index as index_mod
+    from rag.corpus import corpus_hashes
+    from rag.embedder import load_embedder
+
+    settings = _settings(corpus_dir=corpus, index_dir=index_dir)
+    manifest = index_mod.read_manifest(settings.index_dir)
+    reasons = (
+        ["no index yet"] if manifest is None
+        else index_mod.stale_reasons(manifest, index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir)))
+    )
+    if not reasons and not force:
+        typer.echo(f"index is up to date: {settings.index_dir} ({manifest['counts']['chunks']} chunks)", err=True)
+        return
+    typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
+    built = index_mod.build(settings, load_embedder(settings), progress=True)
+    path = index_mod.save(built, settings.index_dir)
+    counts = built.manifest["counts"]
+    timings = built.manifest["build_timings_s"]
+    typer.echo(
+        f"indexed {counts['documents']} documents, {counts['sentences']} sentences, {counts['chunks']} chunks "
+        f"in {sum(timings.values()):.1f} s -> {path}",
+        err=True,
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Chinese or English.")],
+    as_json: AsJson = False,
+    top_k: TopK = None,
+) -> None:
+    """Answer a question with sentences of the corpus, each cited."""
+    from rag.pipeline import Pipeline, check_question
+
+    settings = _settings()
+    check_question(question, settings)  # refuse bad input before loading anything
+    answer = Pipeline.open(settings).ask(question, top_k=top_k)
+    if as_json:
+        typer.echo(json.dumps(answer.model_dump(exclude_none=True), ensure_ascii=False, indent=2))
+        return
+    typer.echo(answer.answer)
+    for c in answer.citations:
+        typer.echo(f"\n[{c.n}] {c.doc_id} · {c.section or '(开头)'} · 字符 {c.start}–{c.end}\n    {c.text}")
+
+
+@app.command()
+def search(
+    claim: Annotated[str, typer.Argument(help="A claim or phrase whose source you need.")],
+    as_json: AsJson = False,
+    top_k: TopK = None,
+) -> None:
+    """Find the passages a claim rests on, with section and character span."""
+    from rag.pipeline import Pipeline, check_question
+
+    settings = _settings()
+    check_question(claim, settings)
+    passages = Pipeline.open(settings).search(claim, top_k=top_k)
+    if as_json:
+        typer.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
+        return
+    for p in passages:
+        typer.echo(f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n")
+
+
+def main() -> None:
+    """Entry point: run the app, turning library errors into one line and an exit code."""
+    try:
+        app()  # standalone: usage errors print their message and exit with code 2
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # anything unexpected still gets one line, not a traceback
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (set RAG_DEBUG=1 for details)", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    main()

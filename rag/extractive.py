@@ -1,0 +1,211 @@
+"""Extractive answers: choose the corpus sentences that answer a question, each cited.
+
+No model writes anything: the answer is made of exact sentences of the documents,
+grouped into passages (a sentence plus the neighbour it leans on), each with a marker [n].
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.index import Index
+from rag.language import asks_for_several, named_entities
+from rag.retriever import Retrieval
+from rag.segment import content_terms, search_terms
+
+# A sentence opening with one of these leans on the sentence before it
+# ("该研究…", "其中…", "患者接受了…"), so it is quoted together with it.
+_LEANS_BACK = re.compile(r"^(该|这|此|其|上述|患者|结果|作者|研究共|研究者|他们|它们|同时|每次)")
+_CLAUSE_END = (";", "；")
+# A short sentence followed by one that leans back is an introduction ("Chung等人…得出了相矛盾的结果。").
+SHORT_INTRO_CHARS = 60
+# Rank-fusion constant for scoring candidate sentences (small lists, so small k).
+SENTENCE_RRF_K = 5
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of consecutive sentences quoted as one cited passage."""
+
+    first: int  # sentence ids, inclusive
+    last: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen passages, in document order, and the evidence used to decide answerability."""
+
+    passages: list[Passage]
+    features: dict[str, float]
+
+
+def select(index: Index, retrieval: Retrieval, question: str, max_passages: int, several_ratio: float = 0.5) -> Selection:
+    """Choose the passages that answer ``question`` from the retrieved chunks."""
+    candidates = _candidates(index, retrieval)
+    if not candidates:
+        return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0})
+    dense = index.sentence_vectors[candidates] @ retrieval.query_vector
+    lexical = index.sentence_bm25.scores(question)[candidates]
+    relevance = _fuse(candidates, dense, lexical, retrieval, index)
+
+    order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
+    best = relevance[order[0]]
+    picks = {candidates[order[0]]: float(best)}
+    if asks_for_several(question):
+        # Comparisons and lists: every named study gets its own sentence ...
+        for sid in _one_per_entity(index, question, retrieval, picks):
+            picks[sid] = float(best) * several_ratio
+        # ... and other strong sentences join, up to the limit.
+        for i in order[1:]:
+            if len(picks) >= max_passages:
+                break
+            if relevance[i] >= several_ratio * best:
+                picks.setdefault(candidates[i], float(relevance[i]))
+
+    passages = _expand(index, list(picks.items())[:max_passages])
+    features = {
+        "top_dense": float(dense.max()),
+        "top_bm25": float(lexical.max()),
+        "coverage": _coverage(index, question, passages),
+    }
+    return Selection(passages, features)
+
+
+def _one_per_entity(index: Index, question: str, retrieval: Retrieval, picks: dict[int, float]) -> list[int]:
+    """For "Bang和Chung…", the sentence closest to the question among those naming each study alone.
+
+    All sentences are searched, not only the retrieved ones: a study's own result is
+    often in a chunk that a comparison question does not retrieve.
+    """
+    names = named_entities(question)
+    names = [n for n in names if not n.isdigit()] or names  # years count only when no study is named
+    if len(names) < 2:
+        return []
+    texts = [index.sentence_text(i).lower() for i in range(len(index.sentences))]
+    closeness = index.sentence_vectors @ retrieval.query_vector
+    extra: list[int] = []
+    for name in names:
+        others = [o.lower() for o in names if o != name]
+        own = [i for i, t in enumerate(texts) if name.lower() in t and not any(o in t for o in others)]
+        if own:
+            best = max(own, key=lambda i: closeness[i])
+            if best not in picks and best not in extra:
+                extra.append(best)
+    return extra
+
+
+def _candidates(index: Index, retrieval: Retrieval) -> list[int]:
+    """Sentence ids of the retrieved chunks, best chunk first, each once."""
+    seen: dict[int, None] = {}
+    for hit in retrieval.hits:
+        for sid in index.chunks[hit.chunk].sentence_ids:
+            seen.setdefault(sid, None)
+    return list(seen)
+
+
+def _fuse(candidates: list[int], dense: np.ndarray, lexical: np.ndarray, retrieval: Retrieval, index: Index) -> np.ndarray:
+    """Reciprocal-rank fusion of three views of each sentence: its vector, its words, its chunk's rank."""
+    n = len(candidates)
+    score = np.zeros(n)
+    for values in (dense, lexical):
+        ranks = np.empty(n)
+        ranks[np.argsort(-values, kind="stable")] = np.arange(n)
+        contribution = 1.0 / (SENTENCE_RRF_K + ranks + 1)
+        if values is lexical:
+            contribution[lexical <= 0] = 0.0  # no shared word is no lexical evidence
+        score += contribution
+    chunk_rank = {}
+    for rank, hit in enumerate(retrieval.hits):
+        for sid in index.chunks[hit.chunk].sentence_ids:
+            chunk_rank.setdefault(sid, rank)
+    score += np.array([1.0 / (SENTENCE_RRF_K + chunk_rank[s] + 1) for s in candidates])
+    return score
+
+
+def _expand(index: Index, picks: list[tuple[int, float]]) -> list[Passage]:
+    """Grow each chosen sentence by the neighbour it leans on, merge overlaps, order by position."""
+    spans = []
+    for sid, score in picks:
+        first, last = sid, sid
+        if _leans_back(index, sid) or _after_clause(index, sid):
+            first = _previous_body(index, sid)
+        if _ends_clause(index, last) or (
+            len(index.sentence_text(last)) < SHORT_INTRO_CHARS and _leans_back(index, last + 1)
+        ):
+            last = _next_same_section(index, last)
+        spans.append([first, last, score])
+    spans.sort()
+    merged: list[list] = []
+    for first, last, score in spans:
+        if merged and first <= merged[-1][1] + 1 and _same_section(index, merged[-1][1], first):
+            merged[-1][1] = max(merged[-1][1], last)
+            merged[-1][2] = max(merged[-1][2], score)
+        else:
+            merged.append([first, last, score])
+    return [Passage(f, l, s) for f, l, s in merged]
+
+
+def _leans_back(index: Index, sid: int) -> bool:
+    return 0 < sid < len(index.sentences) and bool(_LEANS_BACK.match(index.sentence_text(sid)))
+
+
+def _ends_clause(index: Index, sid: int) -> bool:
+    return index.sentence_text(sid).endswith(_CLAUSE_END)
+
+
+def _after_clause(index: Index, sid: int) -> bool:
+    return sid > 0 and _same_section(index, sid - 1, sid) and _ends_clause(index, sid - 1)
+
+
+def _same_section(index: Index, a: int, b: int) -> bool:
+    sa, sb = index.sentences[a], index.sentences[b]
+    return sa.doc_id == sb.doc_id and sa.section == sb.section
+
+
+def _previous_body(index: Index, sid: int) -> int:
+    """The sentence before ``sid`` in its section, stepping over one line with no sentence end (a title)."""
+    prev = sid - 1
+    if prev < 0 or not _same_section(index, prev, sid):
+        return sid
+    if prev > 0 and _same_section(index, prev - 1, sid) and not _ends_like_sentence(index.sentence_text(prev)):
+        prev -= 1  # a cited work's title sits between a study and its results
+    return prev
+
+
+def _next_same_section(index: Index, sid: int) -> int:
+    nxt = sid + 1
+    return nxt if nxt < len(index.sentences) and _same_section(index, sid, nxt) else sid
+
+
+def _ends_like_sentence(text: str) -> bool:
+    return text.endswith(("。", "！", "？", "；", "…", ".", "!", "?", ";"))
+
+
+def _coverage(index: Index, question: str, passages: list[Passage]) -> float:
+    """IDF-weighted share of the question's topic words found in the chosen passages.
+
+    Words the corpus never uses weigh the most: a question about something the
+    documents never mention cannot be covered, however similar its vectors look.
+    """
+    terms = content_terms(question)
+    if not terms or not passages:
+        return 0.0
+    n = len(index.sentences)
+    vocab = index.sentence_bm25.document_frequencies()
+    text = " ".join(
+        index.text(index.sentences[p.first].doc_id, index.sentences[p.first].start, index.sentences[p.last].end)
+        for p in passages
+    )
+    found = set(search_terms(text)) | {text.lower()}
+    total = covered = 0.0
+    for term in terms:
+        weight = math.log((n + 1) / (vocab.get(term, 0) + 0.5))
+        total += weight
+        if term in found or term in text.lower():
+            covered += weight
+    return covered / total if total else 0.0

@@ -1,0 +1,116 @@
+"""The assembled assistant: index, embedder, retrieval and answering behind two calls."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from rag import index as index_mod
+from rag.abstention import AbstentionRule, load_rule
+from rag.config import Settings
+from rag.corpus import corpus_hashes
+from rag.embedder import Embedder, load_embedder
+from rag.errors import QuestionError
+from rag.extractive import Selection, select
+from rag.language import is_english
+from rag.retriever import Retrieval, retrieve
+from rag.schema import Answer, Citation, Passage
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"
+NO_ANSWER_EN = "The documents do not answer this question."
+ENGLISH_LEAD = "The review (in Chinese) says: "
+_SPACES = re.compile(r"\s*\n\s*")
+
+
+def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
+    """Load the index, building it first when it is missing or stale (the reasons are logged)."""
+    manifest = index_mod.read_manifest(settings.index_dir)
+    expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
+    reasons = ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
+    if not reasons:
+        try:
+            return index_mod.load(settings.index_dir)
+        except Exception as exc:  # a damaged build is rebuilt, never served
+            reasons = [str(exc)]
+    log.warning("building the index: %s", "; ".join(reasons))
+    built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress)
+    index_mod.save(built, settings.index_dir)
+    return built
+
+
+def check_question(question: str, settings: Settings) -> str:
+    """The question stripped; empty or over-long questions are refused with a clear message."""
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty")
+    question = question.strip()
+    if len(question) > settings.max_question_chars:
+        raise QuestionError(f"the question is too long ({len(question)} characters; the limit is {settings.max_question_chars})")
+    return question
+
+
+@dataclass
+class Pipeline:
+    """Everything needed to answer: settings, the loaded index, the embedder and the abstention rule."""
+
+    settings: Settings
+    index: index_mod.Index
+    embedder: Embedder
+    rule: AbstentionRule
+
+    @classmethod
+    def open(cls, settings: Settings, progress: bool = True) -> "Pipeline":
+        """Load the model and the index (building or rebuilding it when needed)."""
+        corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
+        embedder = load_embedder(settings)
+        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule())
+
+    def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
+        """Fused BM25 + dense hits for a query."""
+        s = self.settings
+        return retrieve(self.index, self.embedder, query, top_k or s.top_k, s.rrf_k, s.dense_weight, s.bm25_weight)
+
+    def search(self, claim: str, top_k: int | None = None) -> list[Passage]:
+        """Ranked passages for a claim, each with section, span and exact text (for writers)."""
+        claim = check_question(claim, self.settings)
+        result = self.retrieve(claim, top_k)
+        passages = []
+        for rank, hit in enumerate(result.hits, start=1):
+            chunk = self.index.chunks[hit.chunk]
+            passages.append(
+                Passage(rank=rank, id=chunk.id, doc_id=chunk.doc_id, section=chunk.section,
+                        text=self.index.chunk_text(hit.chunk), start=chunk.start, end=chunk.end, score=hit.score)
+            )
+        return passages
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """A short extractive answer with citations, or an abstention."""
+        question = check_question(question, self.settings)
+        t0 = time.perf_counter()
+        retrieval = self.retrieve(question, top_k)
+        t1 = time.perf_counter()
+        selection = select(self.index, retrieval, question, self.settings.max_answer_sentences)
+        answer = self.compose(question, selection)
+        t2 = time.perf_counter()
+        answer.timings_ms = {"retrieve": round((t1 - t0) * 1000, 2), "answer": round((t2 - t1) * 1000, 2)}
+        return answer
+
+    def compose(self, question: str, selection: Selection) -> Answer:
+        """Turn chosen passages into the answer text and its citations (or an abstention)."""
+        english = is_english(question)
+        if not selection.passages or not self.rule.answerable(selection.features):
+            return Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
+        citations = [self.citation(n, p.first, p.last, p.score) for n, p in enumerate(selection.passages, start=1)]
+        body = "".join(f"{_SPACES.sub(' ', c.text)}[{c.n}]" for c in citations)
+        return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True, citations=citations)
+
+    def citation(self, n: int, first: int, last: int, score: float) -> Citation:
+        """The citation of sentences ``first..last``: exact text and span of the original document."""
+        a, b = self.index.sentences[first], self.index.sentences[last]
+        return Citation(
+            n=n, id=f"{a.doc_id}#{a.start}-{b.end}", doc_id=a.doc_id, section=a.section,
+            text=self.index.text(a.doc_id, a.start, b.end), start=a.start, end=b.end, score=round(score, 6),
+        )

@@ -1,0 +1,129 @@
+"""Hybrid retrieval: BM25 over jieba terms fused with dense FAISS hits by reciprocal rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag import vectors
+from rag.embedder import Embedder
+from rag.index import Index
+
+# How deep each list is read before fusing: deep enough that a chunk ranked well by one
+# method and modestly by the other still gets both contributions.
+CANDIDATE_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class ChunkHit:
+    """One retrieved chunk with every score that ranked it."""
+
+    chunk: int
+    score: float  # fused
+    dense: float
+    bm25: float
+    dense_rank: int | None
+    bm25_rank: int | None
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The hits of one query, and the query vector (reused to score sentences)."""
+
+    query: str
+    query_vector: np.ndarray
+    hits: list[ChunkHit]
+
+
+def retrieve(
+    index: Index,
+    embedder: Embedder,
+    query: str,
+    top_k: int,
+    rrf_k: int = 60,
+    dense_weight: float = 1.0,
+    bm25_weight: float = 1.0,
+) -> Retrieval:
+    """The ``top_k`` chunks for ``query`` by weighted reciprocal-rank fusion.
+
+    A weight of 0 turns a method off (BM25-only or dense-only retrieval).
+    """
+    qv = embedder.encode([query], is_query=True)[0]
+    n = len(index.chunks)
+    depth = min(n, max(CANDIDATE_DEPTH, top_k))
+    dense_scores, dense_ids = vectors.search(index.chunk_vectors, qv, depth)
+    bm25_all = index.chunk_bm25.scores(query)
+
+    fused: dict[int, float] = {}
+    dense_rank: dict[int, int] = {}
+    bm25_rank: dict[int, int] = {}
+    if dense_weight > 0:
+        for rank, cid in enumerate(int(i) for i in dense_ids if i >= 0):
+            dense_rank[cid] = rank
+            fused[cid] = fused.get(cid, 0.0) + dense_weight / (rrf_k + rank + 1)
+    if bm25_weight > 0:
+        order = np.argsort(-bm25_all, kind="stable")[:depth]
+        for rank, cid in enumerate(int(i) for i in order if bm25_all[i] > 0):
+            bm25_rank[cid] = rank
+            fused[cid] = fused.get(cid, 0.0) + bm25_weight / (rrf_k + rank + 1)
+
+    dense_by_id = {int(i): float(s) for s, i in zip(dense_scores, dense_ids) if i >= 0}
+    ranked = sorted(fused, key=lambda c: (-fused[c], c))[:top_k]
+    hits = [
+        ChunkHit(
+            chunk=c,
+            score=fused[c],
+            dense=dense_by_id.get(c, float(index.sentence_vectors.dtype.type(0))),
+            bm25=float(bm25_all[c]),
+            dense_rank=dense_rank.get(c),
+            bm25_rank=bm25_rank.get(c),
+        )
+        for c in ranked
+    ]
+    return Retrieval(query, qv, hits)
+
+
+def to_document(index: Index, hit: ChunkHit) -> LCDocument:
+    """A LangChain Document for a hit; metadata carry id, document, section, span and scores."""
+    chunk = index.chunks[hit.chunk]
+    return LCDocument(
+        page_content=index.chunk_text(hit.chunk),
+        id=chunk.id,
+        metadata={
+            "id": chunk.id,
+            "doc_id": chunk.doc_id,
+            "section": chunk.section,
+            "start": chunk.start,
+            "end": chunk.end,
+            "score": hit.score,
+            "dense_score": hit.dense,
+            "bm25_score": hit.bm25,
+            "dense_rank": hit.dense_rank,
+            "bm25_rank": hit.bm25_rank,
+        },
+    )
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain retriever over the built index: BM25 + dense, fused by reciprocal rank."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Index
+    embedder: object
+    top_k: int = 6
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        """The fused top-k chunks as Documents."""
+        result = retrieve(
+            self.index, self.embedder, query, self.top_k, self.rrf_k, self.dense_weight, self.bm25_weight
+        )
+        return [to_document(self.index, h) for h in result.hits]

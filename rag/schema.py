@@ -1,0 +1,43 @@
+"""The machine form of answers and passages, shared by the CLI (--json) and the HTTP API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    """A cited passage: ``document.text[start:end] == text``."""
+
+    n: int
+    id: str
+    doc_id: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class Answer(BaseModel):
+    """A short answer whose sentences carry [n] markers pointing into ``citations``."""
+
+    question: str
+    answer: str
+    answerable: bool
+    citations: list[Citation] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    # Set in generative mode when the model cited passages that do not exist.
+    removed_markers: list[int] | None = None
+
+
+class Passage(BaseModel):
+    """A ranked passage for writers: where a claim's source text is, ready to quote."""
+
+    rank: int
+    id: str
+    doc_id: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
