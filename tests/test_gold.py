@@ -1,0 +1,222 @@
+"""Structural checks for the hand-written gold QA set (eval/gold.jsonl).
+
+Fast and model-free: only reads the gold file and the corpus document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD_PATH = ROOT / "eval" / "gold.jsonl"
+CORPUS_PATH = ROOT / "corpus" / "msc-neuro-review.zh.txt"
+
+ALLOWED_KINDS = {
+    "factoid",
+    "why",
+    "comparison",
+    "paraphrase",
+    "english",
+    "unanswerable",
+    "multiturn",
+    "claim",
+}
+MIN_ITEMS = 60
+MIN_PER_KIND = 5
+REQUIRED_FIELDS = {
+    "id": str,
+    "kind": str,
+    "question": str,
+    "answerable": bool,
+    "answer": str,
+    "key_facts": list,
+    "evidence": list,
+}
+NON_CITABLE_MARKER = "免责说明"
+
+
+def _read_lines() -> list[str]:
+    text = GOLD_PATH.read_text(encoding="utf-8")
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def _load_items() -> list[dict]:
+    return [json.loads(line) for line in _read_lines()]
+
+
+def _split_corpus() -> tuple[str, str, list[str]]:
+    """Return (citable head, non-citable tail, citable paragraphs).
+
+    Everything from the first line starting with 免责说明 (the reposting
+    site's disclaimer) onwards is not citable.
+    """
+    text = CORPUS_PATH.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    cut = next(
+        (i for i, line in enumerate(lines) if line.startswith(NON_CITABLE_MARKER)),
+        len(lines),
+    )
+    head = "\n".join(lines[:cut])
+    tail = "\n".join(lines[cut:])
+    return head, tail, lines[:cut]
+
+
+ITEMS = _load_items()
+HEAD, TAIL, PARAGRAPHS = _split_corpus()
+ANSWERABLE = [it for it in ITEMS if it.get("answerable") is True]
+UNANSWERABLE = [it for it in ITEMS if it.get("answerable") is False]
+MULTITURN = [it for it in ITEMS if it.get("kind") == "multiturn"]
+COMPARISON = [it for it in ITEMS if it.get("kind") == "comparison"]
+
+
+def _ids(items: list[dict]) -> list[str]:
+    return [str(it.get("id")) for it in items]
+
+
+# --------------------------------------------------------------------------
+# file / schema
+# --------------------------------------------------------------------------
+
+
+def test_gold_file_every_line_is_json_object():
+    for n, line in enumerate(_read_lines(), 1):
+        obj = json.loads(line)
+        assert isinstance(obj, dict), f"line {n} is not a JSON object"
+
+
+def test_gold_file_is_non_ascii_escaped_utf8():
+    raw = GOLD_PATH.read_text(encoding="utf-8")
+    assert "\\u" not in raw, "write with ensure_ascii=False"
+
+
+def test_corpus_has_non_citable_marker():
+    assert TAIL.startswith(NON_CITABLE_MARKER)
+    assert HEAD.strip()
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
+def test_item_has_required_fields_with_types(item):
+    for field, typ in REQUIRED_FIELDS.items():
+        assert field in item, f"missing {field}"
+        assert isinstance(item[field], typ), f"{field} should be {typ.__name__}"
+    assert item["question"].strip()
+    for q in item["evidence"]:
+        assert isinstance(q, str) and q.strip()
+    for group in item["key_facts"]:
+        assert isinstance(group, list) and group, "key-fact group must be a non-empty list"
+        for alt in group:
+            assert isinstance(alt, str) and alt.strip()
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
+def test_item_id_matches_kind_prefix(item):
+    assert item["id"].startswith(item["kind"] + "-")
+
+
+def test_ids_are_unique():
+    dupes = [i for i, n in Counter(_ids(ITEMS)).items() if n > 1]
+    assert not dupes, f"duplicate ids: {dupes}"
+
+
+def test_questions_are_unique():
+    dupes = [q for q, n in Counter(it["question"] for it in ITEMS).items() if n > 1]
+    assert not dupes, f"duplicate questions: {dupes}"
+
+
+def test_kinds_are_from_allowed_set():
+    unknown = {it["kind"] for it in ITEMS} - ALLOWED_KINDS
+    assert not unknown, f"unknown kinds: {unknown}"
+
+
+def test_kinds_each_have_min_items():
+    counts = Counter(it["kind"] for it in ITEMS)
+    short = {k: counts.get(k, 0) for k in ALLOWED_KINDS if counts.get(k, 0) < MIN_PER_KIND}
+    assert not short, f"kinds with fewer than {MIN_PER_KIND} items: {short}"
+
+
+def test_gold_has_min_items():
+    assert len(ITEMS) >= MIN_ITEMS
+
+
+# --------------------------------------------------------------------------
+# evidence
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
+def test_evidence_quotes_occur_in_citable_corpus(item):
+    for q in item["evidence"]:
+        assert q in HEAD, f"quote not found verbatim in citable text: {q!r}"
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
+def test_evidence_quotes_absent_from_noncitable_tail(item):
+    for q in item["evidence"]:
+        assert q not in TAIL, f"quote occurs in the non-citable tail: {q!r}"
+
+
+@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
+def test_answerable_item_has_evidence_key_facts_and_answer(item):
+    assert len(item["evidence"]) >= 1
+    assert 1 <= len(item["key_facts"]) <= 4
+    assert item["answer"].strip()
+
+
+@pytest.mark.parametrize("item", UNANSWERABLE, ids=_ids(UNANSWERABLE))
+def test_unanswerable_item_has_no_evidence_or_key_facts(item):
+    assert item["kind"] == "unanswerable"
+    assert item["evidence"] == []
+    assert item["key_facts"] == []
+    assert item["answer"] == ""
+
+
+def test_unanswerable_kind_is_marked_not_answerable():
+    wrong = [it["id"] for it in ITEMS if it["kind"] == "unanswerable" and it["answerable"]]
+    assert not wrong
+
+
+@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
+def test_key_fact_groups_supported_by_evidence(item):
+    joined = "\n".join(item["evidence"])
+    for group in item["key_facts"]:
+        assert any(alt in joined for alt in group), f"no alternative of {group} in evidence"
+
+
+@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
+def test_key_fact_groups_present_in_reference_answer(item):
+    for group in item["key_facts"]:
+        assert any(alt in item["answer"] for alt in group), f"no alternative of {group} in answer"
+
+
+@pytest.mark.parametrize("item", COMPARISON, ids=_ids(COMPARISON))
+def test_comparison_evidence_spans_two_paragraphs(item):
+    assert len(item["evidence"]) >= 2
+    paras = {
+        i for q in item["evidence"] for i, p in enumerate(PARAGRAPHS) if q in p
+    }
+    assert len(paras) >= 2, "comparison evidence must come from different paragraphs"
+
+
+# --------------------------------------------------------------------------
+# multiturn
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("item", MULTITURN, ids=_ids(MULTITURN))
+def test_multiturn_history_alternates_starting_with_user(item):
+    history = item.get("history")
+    assert isinstance(history, list) and history, "history must be a non-empty list"
+    for n, turn in enumerate(history):
+        assert isinstance(turn, dict)
+        assert set(turn) == {"role", "content"}
+        assert turn["role"] == ("user" if n % 2 == 0 else "assistant")
+        assert isinstance(turn["content"], str) and turn["content"].strip()
+
+
+def test_history_only_on_multiturn_items():
+    extra = [it["id"] for it in ITEMS if it["kind"] != "multiturn" and "history" in it]
+    assert not extra, f"non-multiturn items with history: {extra}"
