@@ -38,13 +38,18 @@ def chunk_documents(
 
 
 def _chunk_run(run: list, max_chars: int, overlap: int) -> list[Chunk]:
-    """Greedy windows over one section's sentences: fill up to ``max_chars``, then step back ``overlap``."""
+    """Greedy windows over one section's sentences: fill up to ``max_chars``, then step back ``overlap``.
+
+    Every chunk adds at least one sentence the previous one lacked: when the overlap and
+    the next sentence do not fit together, the overlap is dropped for that step.
+    """
     chunks = []
-    i = 0
-    while i < len(run):
-        j = i + 1
-        while j < len(run) and run[j][1].end - run[i][1].start <= max_chars:
-            j += 1
+    i, covered = 0, 0  # covered: sentences [0, covered) are already in some chunk
+    while covered < len(run):
+        j = _window_end(run, i, max_chars)
+        if j <= covered:
+            i = covered
+            j = _window_end(run, i, max_chars)
         window = run[i:j]
         first, last = window[0][1], window[-1][1]
         chunks.append(
@@ -57,7 +62,14 @@ def _chunk_run(run: list, max_chars: int, overlap: int) -> list[Chunk]:
                 sentence_ids=tuple(k for k, _ in window),
             )
         )
-        if j >= len(run):
-            break
-        i = max(j - overlap, i + 1)  # always advance, even when one sentence fills a chunk
+        covered = j
+        i = max(j - overlap, i + 1)
     return chunks
+
+
+def _window_end(run: list, i: int, max_chars: int) -> int:
+    """End (exclusive) of the longest run of sentences from ``i`` within ``max_chars`` (at least one)."""
+    j = i + 1
+    while j < len(run) and run[j][1].end - run[i][1].start <= max_chars:
+        j += 1
+    return j

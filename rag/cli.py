@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from rag.config import Settings
+from rag.validation import check_question
 from rag.errors import RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers over Chinese documents.")
@@ -53,10 +54,16 @@ def index_cmd(
     from rag.embedder import load_embedder
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
-    manifest = index_mod.read_manifest(settings.index_dir)
+    hashes = corpus_hashes(settings.corpus_dir)  # a bad corpus fails before the slow model load
+    try:
+        manifest = index_mod.read_manifest(settings.index_dir)
+    except RagError as exc:
+        manifest, damaged = None, str(exc)
+    else:
+        damaged = None
     reasons = (
-        ["no index yet"] if manifest is None
-        else index_mod.stale_reasons(manifest, index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir)))
+        [damaged or "no index yet"] if manifest is None
+        else index_mod.stale_reasons(manifest, index_mod.fingerprint(settings, hashes))
     )
     if not reasons and not force:
         typer.echo(f"index is up to date: {settings.index_dir} ({manifest['counts']['chunks']} chunks)", err=True)
@@ -80,10 +87,10 @@ def ask(
     top_k: TopK = None,
 ) -> None:
     """Answer a question with sentences of the corpus, each cited."""
-    from rag.pipeline import Pipeline, check_question
 
     settings = _settings()
-    check_question(question, settings)  # refuse bad input before loading anything
+    check_question(question, settings)  # refuse bad input before loading anything heavy
+    from rag.pipeline import Pipeline
     answer = Pipeline.open(settings).ask(question, top_k=top_k)
     if as_json:
         typer.echo(json.dumps(answer.model_dump(exclude_none=True), ensure_ascii=False, indent=2))
@@ -100,10 +107,11 @@ def search(
     top_k: TopK = None,
 ) -> None:
     """Find the passages a claim rests on, with section and character span."""
-    from rag.pipeline import Pipeline, check_question
 
     settings = _settings()
-    check_question(claim, settings)
+    check_question(claim, settings)  # refuse bad input before loading anything heavy
+    from rag.pipeline import Pipeline
+
     passages = Pipeline.open(settings).search(claim, top_k=top_k)
     if as_json:
         typer.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))

@@ -85,7 +85,7 @@ def load_document(doc_id: str, text: str, rules: StructureRules) -> Document:
     caption = re.compile(rules.caption_pattern) if rules.caption_pattern else None
     tail = re.compile(rules.noncitable_pattern) if rules.noncitable_pattern else None
     for line in _LINE.finditer(text):
-        content = line.group().strip()
+        content = line.group().strip().lstrip("\ufeff")
         if not content:
             continue
         if tail and citable and tail.search(line.group()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import index as index_mod
@@ -12,10 +13,12 @@ from rag.abstention import AbstentionRule, load_rule
 from rag.config import Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
-from rag.errors import QuestionError
+from rag.validation import check_history, check_question
 from rag.extractive import Selection, select
+from rag.generative import ChatAnswerer
 from rag.language import is_english
 from rag.retriever import Retrieval, retrieve
+from rag.rewrite import rewrite
 from rag.schema import Answer, Citation, Passage
 
 log = logging.getLogger(__name__)
@@ -28,28 +31,18 @@ _SPACES = re.compile(r"\s*\n\s*")
 
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
     """Load the index, building it first when it is missing or stale (the reasons are logged)."""
-    manifest = index_mod.read_manifest(settings.index_dir)
     expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
-    reasons = ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
-    if not reasons:
-        try:
+    try:
+        manifest = index_mod.read_manifest(settings.index_dir)
+        reasons = ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
+        if not reasons:
             return index_mod.load(settings.index_dir)
-        except Exception as exc:  # a damaged build is rebuilt, never served
-            reasons = [str(exc)]
+    except Exception as exc:  # a damaged build is rebuilt, never served
+        reasons = [str(exc)]
     log.warning("building the index: %s", "; ".join(reasons))
     built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress)
     index_mod.save(built, settings.index_dir)
     return built
-
-
-def check_question(question: str, settings: Settings) -> str:
-    """The question stripped; empty or over-long questions are refused with a clear message."""
-    if not isinstance(question, str) or not question.strip():
-        raise QuestionError("the question is empty")
-    question = question.strip()
-    if len(question) > settings.max_question_chars:
-        raise QuestionError(f"the question is too long ({len(question)} characters; the limit is {settings.max_question_chars})")
-    return question
 
 
 @dataclass
@@ -60,13 +53,15 @@ class Pipeline:
     index: index_mod.Index
     embedder: Embedder
     rule: AbstentionRule
+    generator: ChatAnswerer | None = None  # set when an OpenAI-compatible endpoint is configured
 
     @classmethod
     def open(cls, settings: Settings, progress: bool = True) -> "Pipeline":
         """Load the model and the index (building or rebuilding it when needed)."""
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
         embedder = load_embedder(settings)
-        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule())
+        generator = ChatAnswerer(settings) if settings.generative else None
+        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule(), generator)
 
     def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
         """Fused BM25 + dense hits for a query."""
@@ -86,17 +81,30 @@ class Pipeline:
             )
         return passages
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """A short extractive answer with citations, or an abstention."""
+    def ask(self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None) -> Answer:
+        """A short answer with citations, or an abstention; ``history`` carries earlier turns."""
+        return self.ask_traced(question, history, top_k)[0]
+
+    def ask_traced(
+        self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None
+    ) -> tuple[Answer, Retrieval, Selection]:
+        """``ask``, also returning the retrieval and selection behind the answer (for evaluation)."""
         question = check_question(question, self.settings)
+        history = check_history(history or [])
         t0 = time.perf_counter()
-        retrieval = self.retrieve(question, top_k)
+        query = rewrite(question, history, self.index.sentence_bm25.document_frequencies(), len(self.index.sentences))
+        retrieval = self.retrieve(query, top_k)
         t1 = time.perf_counter()
-        selection = select(self.index, retrieval, question, self.settings.max_answer_sentences)
-        answer = self.compose(question, selection)
+        selection = select(self.index, retrieval, query, self.settings.max_answer_sentences)
+        if self.generator is not None:
+            answer = self.generate(question, retrieval, selection)
+        else:
+            answer = self.compose(question, selection)
         t2 = time.perf_counter()
+        if query != question:
+            answer.retrieval_query = query
         answer.timings_ms = {"retrieve": round((t1 - t0) * 1000, 2), "answer": round((t2 - t1) * 1000, 2)}
-        return answer
+        return answer, retrieval, selection
 
     def compose(self, question: str, selection: Selection) -> Answer:
         """Turn chosen passages into the answer text and its citations (or an abstention)."""
@@ -106,6 +114,28 @@ class Pipeline:
         citations = [self.citation(n, p.first, p.last, p.score) for n, p in enumerate(selection.passages, start=1)]
         body = "".join(f"{_SPACES.sub(' ', c.text)}[{c.n}]" for c in citations)
         return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True, citations=citations)
+
+    def generate(self, question: str, retrieval: Retrieval, selection: Selection) -> Answer:
+        """Ask the configured chat model to answer from the numbered retrieved passages."""
+        english = is_english(question)
+        abstain = Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
+        if not selection.passages or not self.rule.answerable(selection.features):
+            return abstain  # no model call when retrieval found nothing that answers
+        hits = retrieval.hits
+        generated = self.generator.answer(
+            question, [(self.index.chunks[h.chunk].section, self.index.chunk_text(h.chunk)) for h in hits]
+        )
+        if generated.abstained:
+            return abstain.model_copy(update={"removed_markers": generated.removed or None})
+        citations = []
+        for n in sorted(generated.cited):
+            hit, chunk = hits[n - 1], self.index.chunks[hits[n - 1].chunk]
+            citations.append(Citation(
+                n=n, id=chunk.id, doc_id=chunk.doc_id, section=chunk.section, text=self.index.chunk_text(hit.chunk),
+                start=chunk.start, end=chunk.end, score=round(hit.score, 6),
+            ))
+        return Answer(question=question, answer=generated.text, answerable=True, citations=citations,
+                      removed_markers=generated.removed)
 
     def citation(self, n: int, first: int, last: int, score: float) -> Citation:
         """The citation of sentences ``first..last``: exact text and span of the original document."""

@@ -26,6 +26,8 @@ class Answer(BaseModel):
     answerable: bool
     citations: list[Citation] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    # The query actually searched, when a follow-up was rewritten with the conversation.
+    retrieval_query: str | None = None
     # Set in generative mode when the model cited passages that do not exist.
     removed_markers: list[int] | None = None
 

@@ -18,8 +18,9 @@ from rag.segment import tokenize
 CJK_ENDERS = frozenset("。！？；…")
 # ASCII marks end a sentence only where the context says so (not in "4.2", "et al.", "e.g.").
 ASCII_ENDERS = frozenset(".!?;")
-# Closing quotes and brackets stay with the sentence they close.
-CLOSERS = frozenset("”’」』）)]】〕》〉\"'")
+# Closing quotes and brackets stay with the sentence they close. ASCII quotes are left out:
+# they open as often as they close, so they cannot be told apart here.
+CLOSERS = frozenset("”’」』）)]】〕》〉")
 # Words that a following "." abbreviates rather than ends ("et al.", "Fig. 1", "vs.").
 ABBREVIATIONS = frozenset(
     {"al", "etc", "vs", "fig", "figs", "eq", "no", "dr", "mr", "mrs", "ms", "prof",
@@ -106,8 +107,13 @@ def _is_line_start(tokens: list[tuple[str, int, int]], i: int) -> bool:
 
 def _trim(line: str, start: int, end: int) -> tuple[int, int] | None:
     """Shrink ``[start, end)`` to exclude surrounding whitespace; None when nothing is left."""
-    while start < end and line[start].isspace():
+    while start < end and _blank(line[start]):
         start += 1
-    while end > start and line[end - 1].isspace():
+    while end > start and _blank(line[end - 1]):
         end -= 1
     return (start, end) if start < end else None
+
+
+def _blank(ch: str) -> bool:
+    """Whitespace, or a byte-order mark left at the start of a file."""
+    return ch.isspace() or ch == "\ufeff"

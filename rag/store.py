@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 POINTER = "CURRENT"
-KEEP_OLD_BUILDS = 1  # the build just replaced stays for readers that already resolved it
 
 
 def current_build(root: Path) -> Path | None:
@@ -42,6 +41,7 @@ def new_build_dir(root: Path) -> Path:
 def publish(root: Path, tmp: Path) -> Path:
     """Make the build in ``tmp`` the live one; returns its final folder."""
     final = root / tmp.name.replace(".tmp-build-", "build-", 1)
+    replaced = current_build(root)
     _fsync_tree(tmp)
     os.replace(tmp, final)
     pointer_tmp = root / f".{POINTER}.{os.getpid()}"
@@ -49,19 +49,20 @@ def publish(root: Path, tmp: Path) -> Path:
     _fsync_file(pointer_tmp)
     os.replace(pointer_tmp, root / POINTER)
     _fsync_dir(root)
-    collect_garbage(root)
+    # The build just replaced stays, for readers that resolved CURRENT before the switch.
+    collect_garbage(root, keep=replaced)
     return final
 
 
-def collect_garbage(root: Path) -> None:
-    """Remove leftovers of killed builds and all but the newest replaced builds."""
+def collect_garbage(root: Path, keep: Path | None = None) -> None:
+    """Remove leftovers of killed builds and every build but the live one and ``keep``."""
     live = current_build(root)
     for path in root.glob(".tmp-build-*"):
         if not _owned_by_live_process(path):
             shutil.rmtree(path, ignore_errors=True)
-    old = sorted(p for p in root.glob("build-*") if p != live)
-    for path in old[: max(0, len(old) - KEEP_OLD_BUILDS)]:
-        shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob("build-*"):
+        if path not in (live, keep):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def sha256_file(path: Path) -> str:

