@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-FEATURES = ("top_dense", "coverage", "top_bm25")
+FEATURES = ("top_dense", "coverage", "top_bm25", "unknown_term", "missing_type")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class AbstentionRule:
 
     def probability(self, features: dict[str, float]) -> float:
         """Probability that the documents answer the question."""
-        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
+        z = self.bias + sum(w * transform(name, features.get(name, 0.0)) for name, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-z))
 
     def answerable(self, features: dict[str, float]) -> bool:
@@ -42,6 +42,11 @@ class AbstentionRule:
             ensure_ascii=False,
             indent=2,
         )
+
+
+def transform(name: str, value: float) -> float:
+    """BM25 scores grow with query length; their log keeps one long question from dominating."""
+    return math.log1p(max(0.0, value)) if name == "top_bm25" else value
 
 
 def load_rule(path: Path | None = None) -> AbstentionRule:

@@ -120,6 +120,26 @@ def search(
         typer.echo(f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n")
 
 
+@app.command()
+def calibrate(
+    gold: Annotated[Path, typer.Option(help="Gold set with answerable and unanswerable questions.")] = Path("eval/gold.jsonl"),
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the rule (default: the packaged rule).")] = None,
+) -> None:
+    """Fit the abstention rule on the gold set and write it with its provenance."""
+    from importlib import resources
+
+    from rag.calibrate import feature_rows, fit, provenance
+    from rag.evaluation import load_gold
+    from rag.pipeline import Pipeline
+
+    items = load_gold(gold)
+    pipeline = Pipeline.open(_settings())
+    rule, report = fit(*feature_rows(pipeline, items))
+    target = out or Path(str(resources.files("rag.data") / "abstention.json"))
+    target.write_text(rule.to_json(**provenance(gold, report)) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in report.items()), err=True)
+
+
 def main() -> None:
     """Entry point: run the app, turning library errors into one line and an exit code."""
     try:

@@ -39,13 +39,17 @@ class SentenceTransformerEmbedder:
     def __init__(self, path_or_name: str, model_id: str, query_prefix: str, passage_prefix: str, batch_size: int = 32):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub unless the user asks
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar for loading 199 tensors from disk is noise
 
         try:
             self._model = SentenceTransformer(path_or_name, device="cpu")
         except Exception as exc:  # the library raises many types; the user needs one message
             raise ModelError(f"cannot load embedding model {path_or_name!r}: {exc}") from None
         self.model_id = model_id
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self._prefixes = {True: query_prefix, False: passage_prefix}
         self._batch_size = batch_size
 

@@ -15,7 +15,8 @@ import numpy as np
 from rag.index import Index
 from rag.language import asks_for_several, named_entities
 from rag.retriever import Retrieval
-from rag.segment import content_terms, search_terms
+from rag.answer_types import holds_type, missing_types
+from rag.segment import content_terms, search_terms, specific_terms
 
 # A sentence opening with one of these leans on the sentence before it
 # ("该研究…", "其中…", "患者接受了…"), so it is quoted together with it.
@@ -48,7 +49,7 @@ def select(index: Index, retrieval: Retrieval, question: str, max_passages: int,
     """Choose the passages that answer ``question`` from the retrieved chunks."""
     candidates = _candidates(index, retrieval)
     if not candidates:
-        return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0})
+        return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0})
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector
     lexical = index.sentence_bm25.scores(question)[candidates]
     relevance = _fuse(candidates, dense, lexical, retrieval, index)
@@ -67,13 +68,35 @@ def select(index: Index, retrieval: Retrieval, question: str, max_passages: int,
             if relevance[i] >= several_ratio * best:
                 picks.setdefault(candidates[i], float(relevance[i]))
 
-    passages = _expand(index, list(picks.items())[:max_passages])
+    picks = dict(list(picks.items())[:max_passages])
+    for kind in missing_types(question, [index.sentence_text(i) for i in picks]):
+        holder = _type_holder(index, kind, [candidates[i] for i in order], picks)
+        if holder is not None:
+            picks[holder] = float(relevance[candidates.index(holder)])
+    passages = _expand(index, list(picks.items()))
     features = {
         "top_dense": float(dense.max()),
         "top_bm25": float(lexical.max()),
         "coverage": _coverage(index, question, passages),
+        "unknown_term": float(bool(unknown_terms(index, question))),
+        "missing_type": float(bool(missing_types(question, [_passage_text(index, p) for p in passages]))),
     }
     return Selection(passages, features)
+
+
+# A value the question asks for is taken from this close to a chosen sentence, or from
+# one of this many best-ranked candidates: further away it likely belongs to another study.
+TYPE_NEIGHBOURHOOD = 2
+TYPE_TOP_RANKS = 0
+
+
+def _type_holder(index: Index, kind: str, ranked: list[int], picks: dict[int, float]) -> int | None:
+    """The best-ranked candidate sentence holding a value of ``kind`` near the chosen ones."""
+    for rank, sid in enumerate(ranked):
+        near = any(abs(sid - p) <= TYPE_NEIGHBOURHOOD and _same_section(index, sid, p) for p in picks)
+        if (near or rank < TYPE_TOP_RANKS) and holds_type(index.sentence_text(sid), kind):
+            return sid
+    return None
 
 
 def _one_per_entity(index: Index, question: str, retrieval: Retrieval, picks: dict[int, float]) -> list[int]:
@@ -184,6 +207,21 @@ def _next_same_section(index: Index, sid: int) -> int:
 
 def _ends_like_sentence(text: str) -> bool:
     return text.endswith(("。", "！", "？", "；", "…", ".", "!", "?", ";"))
+
+
+def unknown_terms(index: Index, question: str) -> list[str]:
+    """The question's precise terms (acronyms, domain-dictionary names) that no indexed sentence uses.
+
+    A question about "肌萎缩侧索硬化（ALS）" names a disease the documents never mention:
+    whatever looks similar in vector space is about something else.
+    """
+    vocab = index.sentence_bm25.document_frequencies()
+    return [w for w in specific_terms(question) if w.lower() not in vocab]
+
+
+def _passage_text(index: Index, p: Passage) -> str:
+    a, b = index.sentences[p.first], index.sentences[p.last]
+    return index.text(a.doc_id, a.start, b.end)
 
 
 def _coverage(index: Index, question: str, passages: list[Passage]) -> float:

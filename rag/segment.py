@@ -30,6 +30,26 @@ def _tokenizer() -> jieba.Tokenizer:
     return tok
 
 
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9-]+$")
+
+
+@lru_cache(maxsize=1)
+def domain_terms() -> frozenset[str]:
+    """The precise terms of the domain dictionary (diseases, cell products, routes)."""
+    text = (resources.files("rag.data") / "userdict.txt").read_text(encoding="utf-8")
+    return frozenset(line.split()[0] for line in text.splitlines() if line.strip())
+
+
+def specific_terms(text: str) -> list[str]:
+    """Words that name one precise thing: Latin acronyms and domain-dictionary terms.
+
+    ``"MSC治疗肌萎缩侧索硬化（ALS）"`` -> ``["MSC", "肌萎缩侧索硬化", "ALS"]``.
+    """
+    domain = domain_terms()
+    words = [w for w, _, _ in tokenize(text)]
+    return list(dict.fromkeys(w for w in words if w in domain or _ACRONYM.match(w)))
+
+
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     """Function words and question words that carry no topic (Chinese and English)."""
