@@ -39,13 +39,13 @@ class Settings(BaseSettings):
     noncitable_pattern: str = r"^\s*(免责说明|免责声明|郑重声明|版权声明|发表回复|发表评论)"
 
     # Chunks: consecutive sentences of one section.
-    chunk_max_chars: int = 220
+    chunk_max_chars: int = 300
     chunk_overlap_sentences: int = 1
 
     # Retrieval.
     top_k: int = 6
-    rrf_k: int = 60
-    bm25_weight: float = 1.0
+    rrf_k: int = 20
+    bm25_weight: float = 1.5
     dense_weight: float = 1.0
 
     # Answers.

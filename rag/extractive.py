@@ -59,10 +59,11 @@ def select(index: Index, retrieval: Retrieval, question: str, max_passages: int,
     picks = {candidates[order[0]]: float(best)}
     if asks_for_several(question):
         # Comparisons and lists: every named study gets its own sentence ...
-        for sid in _one_per_entity(index, question, retrieval, picks):
+        per_entity = _one_per_entity(index, question, retrieval, picks)
+        for sid in per_entity:
             picks[sid] = float(best) * several_ratio
-        # ... and other strong sentences join, up to the limit.
-        for i in order[1:]:
+        # ... and, for lists that name no study, other strong sentences join up to the limit.
+        for i in order[1:] if not per_entity else []:
             if len(picks) >= max_passages:
                 break
             if relevance[i] >= several_ratio * best:

@@ -8,7 +8,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.segment import search_terms
+from rag.segment import search_terms, stopwords
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
 
@@ -30,7 +30,8 @@ class Bm25:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query`` (zeros when no term is known)."""
-        terms = [t for t in dict.fromkeys(search_terms(query)) if t in self._model.vocab_dict]
+        stop = stopwords()  # function and question words only add noise to a query
+        terms = [t for t in dict.fromkeys(search_terms(query)) if t in self._model.vocab_dict and t not in stop]
         if not terms:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(terms), dtype=np.float32)
