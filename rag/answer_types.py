@@ -22,7 +22,13 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     (
         "duration",
         re.compile(r"多久|多长时间|多长|随访.{0,4}(几|多少)|几(天|周|个月|年)|how long|how many (days|weeks|months|years)", re.I),
-        re.compile(_NUM + r"\s*(?:个)?(?:天|日|周|星期|月|年|小时|days?|weeks?|months?|years?)", re.I),
+        # A calendar year ("2023年") is a date, not a duration.
+        re.compile(r"(?<!\d)(?!(?:19|20)\d\d年)" + _NUM + r"\s*(?:个)?(?:天|日|周|星期|月|年|小时|days?|weeks?|months?|years?)", re.I),
+    ),
+    (
+        "times",
+        re.compile(r"(几|多少)次|how (many times|often)", re.I),
+        re.compile(r"[一二两三四五六七八九十\d]+\s*次|每(天|日|周|月)", re.I),
     ),
     (
         "count",

@@ -45,7 +45,15 @@ class Selection:
     features: dict[str, float]
 
 
-def select(index: Index, retrieval: Retrieval, question: str, max_passages: int, several_ratio: float = 0.5) -> Selection:
+def select(
+    index: Index,
+    retrieval: Retrieval,
+    question: str,
+    max_passages: int,
+    several_ratio: float = 0.5,
+    second_ratio: float = 0.8,
+    expand: bool = True,
+) -> Selection:
     """Choose the passages that answer ``question`` from the retrieved chunks."""
     candidates = _candidates(index, retrieval)
     if not candidates:
@@ -68,13 +76,16 @@ def select(index: Index, retrieval: Retrieval, question: str, max_passages: int,
                 break
             if relevance[i] >= several_ratio * best:
                 picks.setdefault(candidates[i], float(relevance[i]))
+    elif len(order) > 1 and relevance[order[1]] >= second_ratio * best:
+        # A single question often needs two sentences (a study and its result).
+        picks[candidates[order[1]]] = float(relevance[order[1]])
 
     picks = dict(list(picks.items())[:max_passages])
     for kind in missing_types(question, [index.sentence_text(i) for i in picks]):
         holder = _type_holder(index, kind, [candidates[i] for i in order], picks)
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
-    passages = _expand(index, list(picks.items()))
+    passages = _expand(index, list(picks.items()), neighbours=expand)
     features = {
         "top_dense": float(dense.max()),
         "top_bm25": float(lexical.max()),
@@ -151,11 +162,14 @@ def _fuse(candidates: list[int], dense: np.ndarray, lexical: np.ndarray, retriev
     return score
 
 
-def _expand(index: Index, picks: list[tuple[int, float]]) -> list[Passage]:
+def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool = True) -> list[Passage]:
     """Grow each chosen sentence by the neighbour it leans on, merge overlaps, order by position."""
     spans = []
     for sid, score in picks:
         first, last = sid, sid
+        if not neighbours:
+            spans.append([first, last, score])
+            continue
         if _leans_back(index, sid) or _after_clause(index, sid):
             first = _previous_body(index, sid)
         if _ends_clause(index, last) or (

@@ -95,7 +95,11 @@ class Pipeline:
         query = rewrite(question, history, self.index.sentence_bm25.document_frequencies(), len(self.index.sentences))
         retrieval = self.retrieve(query, top_k)
         t1 = time.perf_counter()
-        selection = select(self.index, retrieval, query, self.settings.max_answer_sentences)
+        s = self.settings
+        selection = select(
+            self.index, retrieval, query, s.max_answer_sentences,
+            s.several_passage_ratio, s.second_passage_ratio, s.neighbour_expansion,
+        )
         if self.generator is not None:
             answer = self.generate(question, retrieval, selection)
         else:

@@ -21,6 +21,8 @@ _FOLLOW_UP = re.compile(
 )
 # A term found in at most this share of sentences pins a question to one subject.
 ANCHOR_MAX_SHARE = 0.03
+# How much of the assistant's last reply joins the query (enough for its subject, not its whole quote).
+ASSISTANT_CHARS = 120
 
 
 def is_follow_up(question: str, document_frequency: dict[str, int], n_sentences: int) -> bool:
@@ -36,7 +38,12 @@ def is_follow_up(question: str, document_frequency: dict[str, int], n_sentences:
 
 def rewrite(question: str, history: Sequence[dict], document_frequency: dict[str, int], n_sentences: int) -> str:
     """The retrieval query: the question, preceded by the last user turn when it is a follow-up."""
-    earlier = [m.get("content", "") for m in history if m.get("role") == "user" and m.get("content", "").strip()]
-    if not earlier or not is_follow_up(question, document_frequency, n_sentences):
+    turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content", "").strip()]
+    users = [i for i, m in enumerate(turns) if m["role"] == "user"]
+    if not users or not is_follow_up(question, document_frequency, n_sentences):
         return question
-    return f"{earlier[-1].strip()} {question}"
+    # The last user turn names the subject; the reply after it often names the details
+    # ("半椎板切除术后…") that the follow-up asks about.
+    context = [turns[users[-1]]["content"].strip()]
+    context += [m["content"].strip()[:ASSISTANT_CHARS] for m in turns[users[-1] + 1:] if m["role"] == "assistant"]
+    return " ".join(context + [question])
