@@ -21,6 +21,7 @@ from rag.errors import RagError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers over Chinese documents.")
 
 EXIT_ERROR = 1
+EXIT_CHECK_FAILED = 3
 
 TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="How many passages to retrieve.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JSON).")]
@@ -118,6 +119,59 @@ def search(
         return
     for p in passages:
         typer.echo(f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n")
+
+
+@app.command("eval")
+def eval_cmd(
+    gold: Annotated[Path, typer.Option(help="The gold set (JSON lines).")] = Path("eval/gold.jsonl"),
+    reports: Annotated[Path, typer.Option(help="Folder for report.json / .md / .html.")] = Path("eval/reports"),
+    baseline: Annotated[Path, typer.Option(help="The stored baseline.")] = Path("eval/baseline.json"),
+    save_baseline: Annotated[bool, typer.Option("--save-baseline", help="Store this run as the baseline.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Fail when quality falls below the baseline.")] = False,
+    ablate: Annotated[bool, typer.Option("--ablate", help="Also score BM25-only, dense-only, no expansion and plain LangChain.")] = False,
+) -> None:
+    """Score the pipeline on the gold set; write reports; save or check the baseline."""
+    from rag import gate
+    from rag.evaluation import load_gold, run, summarize
+    from rag.pipeline import Pipeline
+    from rag.reports import table, write_reports
+
+    items = load_gold(gold)
+    settings = _settings()
+    pipeline = Pipeline.open(settings)
+    results = run(pipeline, items)
+    summary = summarize(results)
+    fp = gate.fingerprint(settings, pipeline.index, gold)
+    ablations = None
+    if ablate:
+        from rag.ablation import run_ablations
+
+        ablations = run_ablations(pipeline, items)
+    paths = write_reports(reports, summary, results, fp, ablations)
+    typer.echo(table({"overall": summary["overall"]} | summary["by_kind"]))
+    if ablations:
+        typer.echo("\n" + table(ablations))
+    typer.echo(f"\nreports: {', '.join(str(p) for p in paths)}", err=True)
+    if save_baseline:
+        gate.save_baseline(baseline, summary, results, fp)
+        typer.echo(f"baseline saved: {baseline}", err=True)
+    if check:
+        if not baseline.is_file():
+            raise RagError(f"no baseline at {baseline}: run `rag eval --save-baseline` first")
+        verdict = gate.compare(gate.load_baseline(baseline), summary, results, fp)
+        for line in verdict.fingerprint_changes:
+            typer.echo(f"fingerprint changed: {line}", err=True)
+        for line in verdict.worse:
+            typer.echo(f"worse:  {line}", err=True)
+        for line in verdict.better:
+            typer.echo(f"better: {line}", err=True)
+        for line in verdict.failures:
+            typer.echo(f"REGRESSION: {line}", err=True)
+        if not verdict.passed:
+            why = "quality regressed" if verdict.failures else "the fingerprint changed (re-baseline deliberately)"
+            typer.echo(f"check failed: {why}", err=True)
+            raise typer.Exit(EXIT_CHECK_FAILED)
+        typer.echo("check passed: no metric fell beyond its tolerance", err=True)
 
 
 @app.command()

@@ -102,10 +102,14 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * p * rc / (p + rc)
 
 
-def score_item(item: GoldItem, index: Index, answer, retrieval) -> dict:
-    """Every metric of one item, from its answer and the chunks retrieved for it."""
+def retrieved_spans(index: Index, retrieval) -> list[tuple[str, int, int]]:
+    """The spans of the retrieved chunks, best first."""
+    return [(index.chunks[h.chunk].doc_id, index.chunks[h.chunk].start, index.chunks[h.chunk].end) for h in retrieval.hits]
+
+
+def score_item(item: GoldItem, index: Index, answer, chunk_spans: list[tuple[str, int, int]]) -> dict:
+    """Every metric of one item, from its answer and the spans retrieved for it (best first)."""
     quotes = quote_spans(index, item.evidence)
-    chunk_spans = [(index.chunks[h.chunk].doc_id, index.chunks[h.chunk].start, index.chunks[h.chunk].end) for h in retrieval.hits]
     first_hit = next((r for r, s in enumerate(chunk_spans, start=1) if any(covers(s, q) for q in quotes)), None)
     cited = [(c.doc_id, c.start, c.end) for c in answer.citations]
     result = {
@@ -153,7 +157,25 @@ def summarize(results: list[dict]) -> dict:
     by_kind = defaultdict(list)
     for r in results:
         by_kind[r["kind"]].append(r)
-    return {"overall": block(results), "by_kind": {k: block(v) for k, v in sorted(by_kind.items())}}
+    return {
+        "overall": block(results),
+        "by_kind": {k: block(v) for k, v in sorted(by_kind.items())},
+        "latency_ms": _latency(results),
+    }
+
+
+def _latency(results: list[dict]) -> dict:
+    """p50, p95 and mean of each stage's time (reported, never gated: machines are noisy)."""
+    stages = sorted({stage for r in results for stage in r.get("timings_ms", {})})
+    out = {}
+    for stage in stages:
+        values = sorted(r["timings_ms"][stage] for r in results if stage in r.get("timings_ms", {}))
+        out[stage] = {
+            "p50": round(values[len(values) // 2], 2),
+            "p95": round(values[min(len(values) - 1, int(len(values) * 0.95))], 2),
+            "mean": round(statistics.fmean(values), 2),
+        }
+    return out
 
 
 def run(pipeline, items: list[GoldItem]) -> list[dict]:
@@ -161,7 +183,7 @@ def run(pipeline, items: list[GoldItem]) -> list[dict]:
     results = []
     for item in items:
         answer, retrieval, selection = pipeline.ask_traced(item.question, item.history)
-        row = score_item(item, pipeline.index, answer, retrieval)
+        row = score_item(item, pipeline.index, answer, retrieved_spans(pipeline.index, retrieval))
         row["features"] = selection.features
         results.append(row)
     return results
