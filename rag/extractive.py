@@ -26,6 +26,10 @@ _CLAUSE_END = (";", "；")
 SHORT_INTRO_CHARS = 60
 # Rank-fusion constant for scoring candidate sentences (small lists, so small k).
 SENTENCE_RRF_K = 5
+# How much a sentence's chunk rank counts next to its own vector and word scores.
+CHUNK_PRIOR_WEIGHT = 1.0
+# How much the sentence's own word overlap counts (its vector counts 1).
+LEXICAL_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def select(
     retrieval: Retrieval,
     question: str,
     max_passages: int,
-    several_ratio: float = 0.5,
+    several_ratio: float = 0.7,
     second_ratio: float = 0.8,
     expand: bool = True,
 ) -> Selection:
@@ -152,13 +156,14 @@ def _fuse(candidates: list[int], dense: np.ndarray, lexical: np.ndarray, retriev
         ranks[np.argsort(-values, kind="stable")] = np.arange(n)
         contribution = 1.0 / (SENTENCE_RRF_K + ranks + 1)
         if values is lexical:
+            contribution *= LEXICAL_WEIGHT
             contribution[lexical <= 0] = 0.0  # no shared word is no lexical evidence
         score += contribution
     chunk_rank = {}
     for rank, hit in enumerate(retrieval.hits):
         for sid in index.chunks[hit.chunk].sentence_ids:
             chunk_rank.setdefault(sid, rank)
-    score += np.array([1.0 / (SENTENCE_RRF_K + chunk_rank[s] + 1) for s in candidates])
+    score += CHUNK_PRIOR_WEIGHT * np.array([1.0 / (SENTENCE_RRF_K + chunk_rank[s] + 1) for s in candidates])
     return score
 
 
