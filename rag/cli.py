@@ -121,6 +121,30 @@ def search(
         typer.echo(f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n")
 
 
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+) -> None:
+    """Start the HTTP API and chat page (loads the model and index once)."""
+    import uvicorn
+
+    from api.app import create_app
+    from rag.service import Assistant
+
+    settings = _settings(host=host, port=port)
+    assistant = Assistant.open(settings)  # load before listening: the first request is fast
+    logging.getLogger("api").setLevel(logging.INFO)
+    if not logging.getLogger("api").handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("api").addHandler(handler)
+        logging.getLogger("api").propagate = False
+    url = f"http://{settings.host}:{settings.port}/"
+    typer.echo(f"ready: open {url} in a browser; API docs at {url}docs", err=True)
+    uvicorn.run(create_app(settings, assistant), host=settings.host, port=settings.port, log_level="warning")
+
+
 @app.command("eval")
 def eval_cmd(
     gold: Annotated[Path, typer.Option(help="The gold set (JSON lines).")] = Path("eval/gold.jsonl"),

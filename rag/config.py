@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout_s: float = 60.0
 
+    # HTTP service.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None  # when set, every endpoint but /health needs "Authorization: Bearer <key>"
+    max_upload_bytes: int = 2_000_000
+    cors_origins: list[str] = Field(default_factory=list)  # closed by default
+
     @property
     def generative(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""

@@ -48,6 +48,10 @@ class Index:
             for si in chunk.sentence_ids:
                 self.sentence_chunks.setdefault(si, []).append(ci)
 
+    def dim_matches(self, embedder: Embedder) -> bool:
+        """Whether vectors of this build have the embedder's dimension."""
+        return int(self.manifest.get("dim", -1)) == int(embedder.dim)
+
     def text(self, doc_id: str, start: int, end: int) -> str:
         """Exact original text of a span."""
         return self.documents[doc_id].text[start:end]
@@ -116,8 +120,18 @@ def stale_reasons(manifest: dict, expected: dict) -> list[str]:
     return reasons
 
 
-def build(settings: Settings, embedder: Embedder, docs: list[Document] | None = None, progress: bool = True) -> Index:
-    """Split, chunk, embed and index the corpus in memory; ``save`` publishes it."""
+def build(
+    settings: Settings,
+    embedder: Embedder,
+    docs: list[Document] | None = None,
+    progress: bool = True,
+    reuse: Index | None = None,
+) -> Index:
+    """Split, chunk, embed and index the corpus in memory; ``save`` publishes it.
+
+    With ``reuse`` (the previous build, same model), passages whose text is unchanged keep
+    their vectors, so adding or deleting one document embeds only what is new.
+    """
     timings = {}
     t = time.perf_counter()
     if docs is None:
@@ -139,11 +153,9 @@ def build(settings: Settings, embedder: Embedder, docs: list[Document] | None = 
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    embedded = embedder.encode(
-        [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)] + sentence_texts,
-        is_query=False,
-        progress=progress,
-    )
+    texts = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)] + sentence_texts
+    reusable = reuse is not None and reuse.manifest.get("model_id") == model_id(settings) and reuse.dim_matches(embedder)
+    embedded = _embed_reusing(embedder, texts, reuse if reusable else None, progress)
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -158,6 +170,28 @@ def build(settings: Settings, embedder: Embedder, docs: list[Document] | None = 
         "build_timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
     return Index(manifest, by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_bm25, sentence_bm25)
+
+
+def embedded_texts(index: Index) -> tuple[list[str], np.ndarray]:
+    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences)."""
+    chunk_texts = [_with_section(c.section, index.chunk_text(i)) for i, c in enumerate(index.chunks)]
+    sentence_texts = [index.sentence_text(i) for i in range(len(index.sentences))]
+    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)
+    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, index.sentence_vectors])
+
+
+def _embed_reusing(embedder: Embedder, texts: list[str], reuse: Index | None, progress: bool) -> np.ndarray:
+    """Vectors for ``texts``, taking those of unchanged texts from the previous build."""
+    known: dict[str, np.ndarray] = {}
+    if reuse is not None:
+        old_texts, old_vectors = embedded_texts(reuse)
+        known = dict(zip(old_texts, old_vectors))
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        known.update(zip(missing, embedder.encode(missing, is_query=False, progress=progress)))
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.vstack([known[t] for t in texts]).astype(np.float32)
 
 
 def save(index: Index, root: Path) -> Path:

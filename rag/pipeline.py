@@ -60,6 +60,7 @@ class Pipeline:
         """Load the model and the index (building or rebuilding it when needed)."""
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
         embedder = load_embedder(settings)
+        embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
         generator = ChatAnswerer(settings) if settings.generative else None
         return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule(), generator)
 

@@ -1,0 +1,93 @@
+"""The FastAPI application: model and index loaded once in the lifespan, routers per noun."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+
+from api import routes_ask, routes_documents, routes_openai
+from rag import documents as docs_mod
+from rag.config import Settings, get_settings
+from rag.errors import CorpusError, GenerationError, IndexError_, ModelError, QuestionError, RagError
+from rag.service import Assistant, LastDocument
+
+log = logging.getLogger("api")
+STATIC = Path(__file__).parent / "static"
+# Bodies other than uploads are small JSON; anything far larger is refused before parsing.
+MAX_JSON_BODY = 256_000
+
+# Library errors -> HTTP status; the message is the error's own one-line text.
+STATUS = [
+    (QuestionError, 422),
+    (docs_mod.UnsupportedType, 415),
+    (docs_mod.BadName, 400),
+    (docs_mod.NotFound, 404),
+    (LastDocument, 409),
+    (CorpusError, 400),
+    (GenerationError, 502),
+    (IndexError_, 503),
+    (ModelError, 503),
+    (RagError, 400),
+]
+
+
+def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
+    """The app; the assistant is opened in the lifespan unless one is given (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.assistant = assistant or Assistant.open(settings or get_settings())
+        log.info(json.dumps({"event": "ready", "documents": len(app.state.assistant.pipeline.index.documents)}))
+        yield
+
+    app = FastAPI(title="zh-cited-rag", version="0.1.0", lifespan=lifespan,
+                  description="Cited answers over Chinese documents: every sentence cites an exact span.")
+    cors = (settings or get_settings()).cors_origins if assistant is None else assistant.settings.cors_origins
+    if cors:
+        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    app.include_router(routes_ask.router)
+    app.include_router(routes_openai.router)
+    app.include_router(routes_documents.router)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        code = next(code for kind, code in STATUS if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Say which field is wrong, without echoing the (possibly huge) input back.
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def limits_and_logs(request: Request, call_next):
+        start = time.perf_counter()
+        limit = MAX_JSON_BODY
+        if request.url.path == "/documents":
+            limit = app.state.assistant.settings.max_upload_bytes + 64_000  # multipart overhead
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
+        else:
+            response = await call_next(request)
+        # Structured log line: no bodies, no headers, so no questions or keys in the logs.
+        log.info(json.dumps({"method": request.method, "path": request.url.path, "status": response.status_code,
+                             "ms": round((time.perf_counter() - start) * 1000, 1)}))
+        return response
+
+    return app

@@ -1,0 +1,77 @@
+"""OpenAI-compatible chat: POST /v1/chat/completions (streaming and not) and GET /v1/models.
+
+The last user message is the question and earlier messages are the history. Citations
+appear as [n] markers and a short sources list in the message content, so plain chat
+clients show them; the full citations are in the extra top-level field ``citations``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
+
+from api.deps import AssistantDep, Auth
+from api.routes_ask import answer_pieces
+from api.schemas import Answer, ChatRequest
+
+MODEL_ID = "zh-cited-rag"
+router = APIRouter(prefix="/v1", dependencies=[Auth], tags=["openai-compatible"])
+
+
+@router.get("/models")
+async def models() -> dict:
+    """The one model this server offers: the cited-answer assistant."""
+    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "zh-cited-rag"}]}
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatRequest, assistant: AssistantDep):
+    """Answer the last user message, with the earlier messages as history."""
+    if body.messages[-1].role != "user":
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the last message must come from the user")
+    question = body.messages[-1].content
+    history = [m.model_dump() for m in body.messages[:-1] if m.role != "system"]
+    pipeline = assistant.pipeline
+    answer = await run_in_threadpool(pipeline.ask, question, history, body.top_k)
+    content = message_content(answer)
+    ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    citations = [c.model_dump() for c in answer.citations]
+    if not body.stream:
+        return {
+            "id": ident, "object": "chat.completion", "created": created, "model": MODEL_ID,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "citations": citations, "answerable": answer.answerable,
+        }
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        return json.dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}, ensure_ascii=False)
+
+    async def events():
+        yield {"data": chunk({"role": "assistant", "content": ""})}
+        for piece in answer_pieces(answer) + [sources_text(answer)]:
+            if piece:
+                yield {"data": chunk({"content": piece})}
+        yield {"data": chunk({}, "stop", citations=citations, answerable=answer.answerable)}
+        yield {"data": "[DONE]"}
+
+    return EventSourceResponse(events())
+
+
+def sources_text(answer: Answer) -> str:
+    """The short sources list appended to the message content."""
+    if not answer.citations:
+        return ""
+    lines = [f"[{c.n}] {c.doc_id} · {c.section or '—'} · {c.start}–{c.end}" for c in answer.citations]
+    return "\n\n来源 / Sources:\n" + "\n".join(lines)
+
+
+def message_content(answer: Answer) -> str:
+    """The answer with its sources list, as plain chat clients show it."""
+    return answer.answer + sources_text(answer)
