@@ -18,7 +18,7 @@ from rag.extractive import Selection, select
 from rag.generative import ChatAnswerer
 from rag.language import is_english
 from rag.retriever import Retrieval, retrieve
-from rag.rewrite import rewrite
+from rag.rewrite import follow_up_context
 from rag.schema import Answer, Citation, Passage
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,17 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
     built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress)
     index_mod.save(built, settings.index_dir)
     return built
+
+
+# How many of the subject's best chunks a follow-up is answered from.
+SUBJECT_CHUNKS = 2
+
+
+def _merged(first: Retrieval, then: Retrieval, k: int) -> Retrieval:
+    """``first``'s hits, then ``then``'s that are new, cut to ``k``."""
+    seen = {h.chunk for h in first.hits}
+    hits = first.hits + [h for h in then.hits if h.chunk not in seen]
+    return Retrieval(then.query, then.query_vector, hits[:k])
 
 
 @dataclass
@@ -93,12 +104,20 @@ class Pipeline:
         question = check_question(question, self.settings)
         history = check_history(history or [])
         t0 = time.perf_counter()
-        query = rewrite(question, history, self.index.sentence_bm25.document_frequencies(), len(self.index.sentences))
+        context = follow_up_context(question, history)
+        query = f"{context} {question}" if context else question
         retrieval = self.retrieve(query, top_k)
+        answer_from = retrieval
+        if context:
+            # A follow-up is answered from the passages about the earlier subject: "随访了多久？"
+            # must not drift to another trial that happens to use the word 随访.
+            subject = self.retrieve(context, SUBJECT_CHUNKS)
+            answer_from = Retrieval(query, retrieval.query_vector, subject.hits)
+            retrieval = _merged(subject, retrieval, top_k or self.settings.top_k)
         t1 = time.perf_counter()
         s = self.settings
         selection = select(
-            self.index, retrieval, query, s.max_answer_sentences,
+            self.index, answer_from, query, s.max_answer_sentences,
             s.several_passage_ratio, s.second_passage_ratio, s.neighbour_expansion,
         )
         if self.generator is not None:

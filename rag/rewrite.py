@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from rag.language import named_entities
-from rag.segment import content_terms
+from rag.segment import specific_terms
 
 # Openings that point back at the conversation ("那…", "它…", "what about…").
 _FOLLOW_UP = re.compile(
@@ -19,31 +19,35 @@ _FOLLOW_UP = re.compile(
     r"what about|how about|and |and\?|what of|then )",
     re.IGNORECASE,
 )
-# A term found in at most this share of sentences pins a question to one subject.
-ANCHOR_MAX_SHARE = 0.03
 # How much of the assistant's last reply joins the query (enough for its subject, not its whole quote).
 ASSISTANT_CHARS = 120
 
 
-def is_follow_up(question: str, document_frequency: dict[str, int], n_sentences: int) -> bool:
-    """Whether a question leans on earlier turns: it opens with a pointer back, or has no subject of its own."""
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on earlier turns: it opens with a pointer back, or names no subject.
+
+    A subject is a study or a year ("Kim等人", "2024年") or a precise term of the domain
+    ("外泌体", "MSCs"): "随访了多久？" has none, "外泌体有什么优势？" has one.
+    """
     if _FOLLOW_UP.match(question.strip()):
         return True
-    if named_entities(question):
-        return False
-    limit = max(1, int(ANCHOR_MAX_SHARE * n_sentences))
-    anchors = [t for t in content_terms(question) if 0 < document_frequency.get(t, 0) <= limit]
-    return not anchors
+    return not (named_entities(question) or specific_terms(question))
 
 
-def rewrite(question: str, history: Sequence[dict], document_frequency: dict[str, int], n_sentences: int) -> str:
-    """The retrieval query: the question, preceded by the last user turn when it is a follow-up."""
+def follow_up_context(question: str, history: Sequence[dict]) -> str | None:
+    """The earlier turns a follow-up leans on (last user turn and the reply after it), or None."""
     turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content", "").strip()]
     users = [i for i, m in enumerate(turns) if m["role"] == "user"]
-    if not users or not is_follow_up(question, document_frequency, n_sentences):
-        return question
+    if not users or not is_follow_up(question):
+        return None
     # The last user turn names the subject; the reply after it often names the details
     # ("半椎板切除术后…") that the follow-up asks about.
     context = [turns[users[-1]]["content"].strip()]
     context += [m["content"].strip()[:ASSISTANT_CHARS] for m in turns[users[-1] + 1:] if m["role"] == "assistant"]
-    return " ".join(context + [question])
+    return " ".join(context)
+
+
+def rewrite(question: str, history: Sequence[dict]) -> str:
+    """The retrieval query: the question, preceded by its context when it is a follow-up."""
+    context = follow_up_context(question, history)
+    return f"{context} {question}" if context else question
