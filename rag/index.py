@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
@@ -195,8 +196,24 @@ def _embed_reusing(embedder: Embedder, texts: list[str], reuse: Index | None, pr
 
 
 def save(index: Index, root: Path) -> Path:
-    """Write the build into a temporary folder under ``root`` and publish it atomically."""
-    tmp = store.new_build_dir(root)
+    """Write the build into a temporary folder under ``root`` and publish it atomically.
+
+    A failed write (full or read-only disk) removes the partial build, leaves the live
+    build untouched and raises IndexError_ with the system's reason.
+    """
+    try:
+        tmp = store.new_build_dir(root)
+    except OSError as exc:
+        raise IndexError_(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+    try:
+        return _write_and_publish(index, root, tmp)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise IndexError_(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+
+
+def _write_and_publish(index: Index, root: Path, tmp: Path) -> Path:
+    """Write every file of the build into ``tmp``, then publish it."""
     with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
         for d in index.documents.values():
             f.write(json.dumps({"doc_id": d.doc_id, "sha256": d.sha256, "text": d.text}, ensure_ascii=False) + "\n")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import index as index_mod
+from rag import store
 from rag.abstention import AbstentionRule, load_rule
 from rag.config import Settings
 from rag.corpus import corpus_hashes
@@ -32,6 +33,8 @@ _SPACES = re.compile(r"\s*\n\s*")
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
     """Load the index, building it first when it is missing or stale (the reasons are logged)."""
     expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
+    if settings.index_dir.is_dir():
+        store.remove_dead_temporaries(settings.index_dir)  # a clean start after a killed build
     try:
         manifest = index_mod.read_manifest(settings.index_dir)
         reasons = ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)

@@ -19,6 +19,8 @@ _FOLLOW_UP = re.compile(
     r"what about|how about|and |and\?|what of|then )",
     re.IGNORECASE,
 )
+# Citation markers of earlier answers are not words to search for.
+_MARKER = re.compile(r"\[\d{1,3}\]")
 # How much of the assistant's last reply joins the query (enough for its subject, not its whole quote).
 ASSISTANT_CHARS = 120
 
@@ -43,7 +45,7 @@ def follow_up_context(question: str, history: Sequence[dict]) -> str | None:
     # The last user turn names the subject; the reply after it often names the details
     # ("半椎板切除术后…") that the follow-up asks about.
     context = [turns[users[-1]]["content"].strip()]
-    context += [m["content"].strip()[:ASSISTANT_CHARS] for m in turns[users[-1] + 1:] if m["role"] == "assistant"]
+    context += [_MARKER.sub("", m["content"]).strip()[:ASSISTANT_CHARS] for m in turns[users[-1] + 1:] if m["role"] == "assistant"]
     return " ".join(context)
 
 

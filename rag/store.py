@@ -54,12 +54,17 @@ def publish(root: Path, tmp: Path) -> Path:
     return final
 
 
-def collect_garbage(root: Path, keep: Path | None = None) -> None:
-    """Remove leftovers of killed builds and every build but the live one and ``keep``."""
-    live = current_build(root)
+def remove_dead_temporaries(root: Path) -> None:
+    """Remove half-written builds of processes that died (``kill -9`` during a build)."""
     for path in root.glob(".tmp-build-*"):
         if not _owned_by_live_process(path):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def collect_garbage(root: Path, keep: Path | None = None) -> None:
+    """Remove leftovers of killed builds and every build but the live one and ``keep``."""
+    live = current_build(root)
+    remove_dead_temporaries(root)
     for path in root.glob("build-*"):
         if path not in (live, keep):
             shutil.rmtree(path, ignore_errors=True)
