@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -52,19 +53,23 @@ class SentenceTransformerEmbedder:
         self.dim = int(dimension())
         self._prefixes = {True: query_prefix, False: passage_prefix}
         self._batch_size = batch_size
+        # One encode at a time: torch already uses every core for one call, and concurrent
+        # calls from a server's worker threads oversubscribe them (8 clients: 11 s per answer).
+        self._lock = threading.Lock()
 
     def encode(self, texts: list[str], is_query: bool, progress: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; a progress bar shows for long lists when ``progress``."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            prompt=self._prefixes[is_query],
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress and len(texts) >= PROGRESS_MIN_TEXTS,
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                prompt=self._prefixes[is_query],
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress and len(texts) >= PROGRESS_MIN_TEXTS,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 
