@@ -32,3 +32,23 @@ def real_pipeline(real_settings):
     from rag.pipeline import Pipeline
 
     return Pipeline.open(real_settings, progress=False)
+
+
+def private_corpus(real_pipeline, root: Path, extra_files: dict[str, str] | None = None, **updates):
+    """Settings over a private copy of the corpus (plus ``extra_files``), with its index built and saved.
+
+    Vectors of the review are reused from the session index, so only extra text is embedded.
+    Returns (settings, built index).
+    """
+    import shutil
+
+    from rag import index as index_mod
+
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    for name, text in (extra_files or {}).items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": root / "index", **updates})
+    built = index_mod.build(settings, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)
+    index_mod.save(built, settings.index_dir)
+    return settings, built

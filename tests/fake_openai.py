@@ -8,12 +8,11 @@ must remove it). A question containing "没有答案" gets the no-answer phrase.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.servers import ServerThread
 
 NO_ANSWER = "文档中没有找到能回答这个问题的内容。"
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>(.*?)</passage>', re.S)
@@ -46,31 +45,13 @@ def make_app(requests: list[dict]) -> FastAPI:
     return app
 
 
-class FakeOpenAIServer:
-    """Runs the fake app with uvicorn in a thread on 127.0.0.1 and a free port."""
+class FakeOpenAIServer(ServerThread):
+    """The fake app on 127.0.0.1 and a free port; ``requests`` records what it was sent."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(make_app(self.requests), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        super().__init__(make_app(self.requests))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> "FakeOpenAIServer":
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)

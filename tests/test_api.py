@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import httpx
 import openai
 import pytest
 
 from api.app import create_app
-from rag import index as index_mod
 from rag.pipeline import Pipeline
 from rag.service import Assistant
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, private_corpus
 from tests.servers import ServerThread
 
 pytestmark = pytest.mark.slow
@@ -185,13 +183,8 @@ NEW_TEXT = "研究者在一项虚构的试验中发现，蓝藻提取物使果�
 @pytest.fixture()
 def doc_env(real_pipeline, tmp_path):
     """Settings over a copy of the corpus, with an index built from it (vectors reused)."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    settings = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": tmp_path / "index"})
-    built = index_mod.build(settings, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)
-    index_mod.save(built, settings.index_dir)
-    pipeline = Pipeline(settings, built, real_pipeline.embedder, real_pipeline.rule)
-    return settings, pipeline
+    settings, built = private_corpus(real_pipeline, tmp_path)
+    return settings, Pipeline(settings, built, real_pipeline.embedder, real_pipeline.rule)
 
 
 def _doc_ids_in_results(client, claim):

@@ -3,18 +3,15 @@ and documents that carry instructions aimed at a model."""
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
 
 from api.app import create_app
-from rag import index as index_mod
 from rag.corpus import StructureRules, load_document
 from rag.generative import ChatAnswerer
 from rag.pipeline import Pipeline
 from rag.service import Assistant
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, private_corpus
 from tests.fake_openai import FakeOpenAIServer
 from tests.servers import ServerThread
 
@@ -52,12 +49,7 @@ def test_endless_sentence_without_punctuation_is_one_sentence_and_indexes():
 @pytest.fixture()
 def injected(real_pipeline, tmp_path):
     """A private corpus holding the review and a document that tries to instruct the model."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    (corpus / "injected.txt").write_text(f"关于干细胞的说明\n{INJECTION}\n", encoding="utf-8")
-    settings = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": tmp_path / "index"})
-    built = index_mod.build(settings, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)
-    return settings, built
+    return private_corpus(real_pipeline, tmp_path, {"injected.txt": f"关于干细胞的说明\n{INJECTION}\n"})
 
 
 def test_injected_instructions_change_nothing_in_extractive_mode(real_pipeline, injected):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from rag import index as index_mod
 from rag.pipeline import Pipeline
 from rag.service import Assistant
-from tests.conftest import CORPUS
+from tests.conftest import private_corpus
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 40
@@ -21,15 +18,8 @@ EXAMPLES_PER_OPERATION = 40
 @pytest.fixture(scope="module")
 def fuzz_app(real_pipeline, tmp_path_factory):
     """The real app over a private corpus copy (fuzzed uploads and deletes touch only the copy)."""
-    root = tmp_path_factory.mktemp("fuzz")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    s = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": root / "index", "max_upload_bytes": 20_000})
-    built = index_mod.build(s, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)
-    index_mod.save(built, s.index_dir)
-    app = create_app(assistant=Assistant(Pipeline(s, built, real_pipeline.embedder, real_pipeline.rule)))
-    app.state.assistant = Assistant(Pipeline(s, built, real_pipeline.embedder, real_pipeline.rule))
-    return app
+    s, built = private_corpus(real_pipeline, tmp_path_factory.mktemp("fuzz"), max_upload_bytes=20_000)
+    return create_app(assistant=Assistant(Pipeline(s, built, real_pipeline.embedder, real_pipeline.rule)))
 
 
 def test_fuzz_api_never_answers_with_a_server_error(fuzz_app):
