@@ -70,7 +70,8 @@ def index_cmd(
         typer.echo(f"index is up to date: {settings.index_dir} ({manifest['counts']['chunks']} chunks)", err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    built = index_mod.build(settings, load_embedder(settings), progress=True)
+    previous = index_mod.load_previous(settings.index_dir)  # unchanged passages keep their vectors
+    built = index_mod.build(settings, load_embedder(settings), progress=True, reuse=previous)
     path = index_mod.save(built, settings.index_dir)
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]

@@ -277,6 +277,14 @@ def load(root: Path, verify: bool = True) -> Index:
     return index
 
 
+def load_previous(root: Path) -> Index | None:
+    """The live build if it loads cleanly (to reuse its vectors in a rebuild), else None."""
+    try:
+        return load(root) if store.current_build(root) else None
+    except Exception:  # a damaged build is simply not reused
+        return None
+
+
 def _verify_files(build_dir: Path, manifest: dict) -> None:
     """Raise when a file is missing or its bytes differ from the manifest's checksum."""
     for name, digest in manifest.get("files", {}).items():

@@ -43,7 +43,8 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
     except Exception as exc:  # a damaged build is rebuilt, never served
         reasons = [str(exc)]
     log.warning("building the index: %s", "; ".join(reasons))
-    built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress)
+    previous = index_mod.load_previous(settings.index_dir)  # unchanged passages keep their vectors
+    built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress, reuse=previous)
     index_mod.save(built, settings.index_dir)
     return built
 
