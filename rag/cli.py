@@ -50,29 +50,17 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
 ) -> None:
     """Build the index (or rebuild it when the corpus, model or settings changed)."""
-    from rag import index as index_mod
-    from rag.corpus import corpus_hashes
     from rag.embedder import load_embedder
+    from rag.pipeline import rebuild, rebuild_reasons
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
-    hashes = corpus_hashes(settings.corpus_dir)  # a bad corpus fails before the slow model load
-    try:
-        manifest = index_mod.read_manifest(settings.index_dir)
-    except RagError as exc:
-        manifest, damaged = None, str(exc)
-    else:
-        damaged = None
-    reasons = (
-        [damaged or "no index yet"] if manifest is None
-        else index_mod.stale_reasons(manifest, index_mod.fingerprint(settings, hashes))
-    )
+    reasons = rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
     if not reasons and not force:
-        typer.echo(f"index is up to date: {settings.index_dir} ({manifest['counts']['chunks']} chunks)", err=True)
+        typer.echo(f"index is up to date: {settings.index_dir}", err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    previous = index_mod.load_previous(settings.index_dir)  # unchanged passages keep their vectors
-    built = index_mod.build(settings, load_embedder(settings), progress=True, reuse=previous)
-    path = index_mod.save(built, settings.index_dir)
+    built = rebuild(settings, load_embedder(settings), progress=True)
+    path = built.path
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]
     typer.echo(

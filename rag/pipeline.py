@@ -14,6 +14,7 @@ from rag.abstention import AbstentionRule, load_rule
 from rag.config import Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
+from rag.errors import RagError
 from rag.validation import check_history, check_question
 from rag.extractive import Selection, select
 from rag.generative import ChatAnswerer
@@ -30,23 +31,39 @@ ENGLISH_LEAD = "The review (in Chinese) says: "
 _SPACES = re.compile(r"\s*\n\s*")
 
 
-def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
-    """Load the index, building it first when it is missing or stale (the reasons are logged)."""
+def rebuild_reasons(settings: Settings) -> list[str]:
+    """Why the index must be (re)built: missing, damaged manifest, or stale; empty when fresh.
+
+    The corpus is read first, so a missing or unreadable corpus fails before anything else.
+    """
     expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
-    if settings.index_dir.is_dir():
-        store.remove_dead_temporaries(settings.index_dir)  # a clean start after a killed build
     try:
         manifest = index_mod.read_manifest(settings.index_dir)
-        reasons = ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
-        if not reasons:
-            return index_mod.load(settings.index_dir)
-    except Exception as exc:  # a damaged build is rebuilt, never served
-        reasons = [str(exc)]
-    log.warning("building the index: %s", "; ".join(reasons))
-    previous = index_mod.load_previous(settings.index_dir)  # unchanged passages keep their vectors
-    built = index_mod.build(settings, embedder or load_embedder(settings), progress=progress, reuse=previous)
+    except RagError as exc:
+        return [str(exc)]
+    return ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
+
+
+def rebuild(settings: Settings, embedder: Embedder, progress: bool = True) -> index_mod.Index:
+    """Build and publish the index, reusing the vectors of unchanged passages of the live build."""
+    previous = index_mod.load_previous(settings.index_dir)
+    built = index_mod.build(settings, embedder, progress=progress, reuse=previous)
     index_mod.save(built, settings.index_dir)
     return built
+
+
+def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
+    """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
+    if settings.index_dir.is_dir():
+        store.remove_dead_temporaries(settings.index_dir)  # a clean start after a killed build
+    reasons = rebuild_reasons(settings)
+    if not reasons:
+        try:
+            return index_mod.load(settings.index_dir)
+        except RagError as exc:  # a damaged build is rebuilt, never served
+            reasons = [str(exc)]
+    log.warning("building the index: %s", "; ".join(reasons))
+    return rebuild(settings, embedder or load_embedder(settings), progress)
 
 
 # How many of the subject's best chunks a follow-up is answered from.
