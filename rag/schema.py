@@ -5,10 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
-class Citation(BaseModel):
-    """A cited passage: ``document.text[start:end] == text``."""
+class Span(BaseModel):
+    """An exact passage of a document: ``document.text[start:end] == text``."""
 
-    n: int
     id: str
     doc_id: str
     section: str
@@ -16,6 +15,12 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+
+
+class Citation(Span):
+    """A cited passage; ``n`` is its marker [n] in the answer."""
+
+    n: int
 
 
 class Answer(BaseModel):
@@ -32,14 +37,7 @@ class Answer(BaseModel):
     removed_markers: list[int] | None = None
 
 
-class Passage(BaseModel):
+class Passage(Span):
     """A ranked passage for writers: where a claim's source text is, ready to quote."""
 
     rank: int
-    id: str
-    doc_id: str
-    section: str
-    text: str
-    start: int
-    end: int
-    score: float
