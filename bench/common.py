@@ -45,6 +45,27 @@ def timed(fn, items, warmup: int = 2) -> list[float]:
     return out
 
 
+def interleaved(fns: dict, items, warmup: int = 2) -> dict[str, list[float]]:
+    """Time every function on every item, taking turns item by item (rotating who goes first).
+
+    Measured this way, a burst of other work on the machine slows all contenders alike, so
+    their ratios stay meaningful even when the absolute numbers move.
+    """
+    items = list(items)
+    names = list(fns)
+    for item in items[:warmup]:
+        for name in names:
+            fns[name](item)
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for i, item in enumerate(items):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            t = time.perf_counter()
+            fns[name](item)
+            out[name].append(time.perf_counter() - t)
+    return out
+
+
 def rss_mb(pid: int | None = None) -> float:
     """Current resident memory of a process (this one by default), MiB."""
     return _status_kb(pid, "VmRSS") / 1024

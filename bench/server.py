@@ -7,12 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.common import CORPUS, peak_rss_mb, rss_mb, stats_ms, subprocess_env
+from bench.common import CORPUS, interleaved, peak_rss_mb, rss_mb, stats_ms, subprocess_env
 
 STARTUP_TIMEOUT_S = 180
 
@@ -58,14 +59,17 @@ class Server:
         self._cmd = [*rag_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self._env = _env(index_dir, corpus_dir)
         self.proc: subprocess.Popen | None = None
+        self._log = None
 
     def start_to_first_answer(self, question: str, client: httpx.Client) -> float:
         """Start the process and ask until the first answer arrives; seconds from start."""
         t = time.perf_counter()
-        self.proc = subprocess.Popen(self._cmd, env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would block the server
+        self.proc = subprocess.Popen(self._cmd, env=self._env, stdout=subprocess.DEVNULL, stderr=self._log, text=True)
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"rag serve exited with {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+                self._log.seek(0)
+                raise RuntimeError(f"rag serve exited with {self.proc.returncode}: {self._log.read()[-2000:]}")
             if time.perf_counter() - t > STARTUP_TIMEOUT_S:
                 raise RuntimeError("rag serve did not answer in time")
             try:
@@ -88,6 +92,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._log:
+            self._log.close()
 
 
 def http(index_dir: Path, questions: list[str], passes: int, restarts: int, corpus_dir: Path = CORPUS) -> dict:
@@ -101,13 +107,11 @@ def http(index_dir: Path, questions: list[str], passes: int, restarts: int, corp
             for q in questions[:3]:  # warm: connection, first requests
                 client.post(f"{server.url}/search", json={"claim": q}, timeout=30).raise_for_status()
             calls = questions * passes
-            timings = {"/search": [], "/ask": []}
-            for path, key in (("/search", "claim"), ("/ask", "question")):
-                for q in calls:
-                    t = time.perf_counter()
-                    r = client.post(f"{server.url}{path}", json={key: q}, timeout=30)
-                    timings[path].append(time.perf_counter() - t)
-                    r.raise_for_status()
+
+            def post(path: str, key: str):
+                return lambda q: client.post(f"{server.url}{path}", json={key: q}, timeout=30).raise_for_status()
+
+            timings = interleaved({"/search": post("/search", "claim"), "/ask": post("/ask", "question")}, calls, warmup=0)
             out["latency"] = {k: stats_ms(v) for k, v in timings.items()}
             out["calls_per_endpoint"] = len(calls)
             out["memory"] = {"after_start": mem_ready, "after_load": server.memory_mb()}

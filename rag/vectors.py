@@ -1,18 +1,20 @@
 """The one home of FAISS: inner-product search over unit vectors, exact or approximate by size.
 
-Below ``EXACT_MAX`` vectors the index is exact (``IndexFlatIP``). Above it, exact search
-scans every vector for every query (about 20 ms per query at 100k chunks and 0.2-0.4 s at
-1M on a 2-core machine), so the index is an inverted file (``IndexIVFFlat``): k-means
-cells, of which a query scans the ``NPROBE`` nearest. Measured with ``python -m bench run``
-(docs/benchmarks.md): recall@10 against exact search stays near 0.98 from 100k to 1M with
-about sqrt(n) cells and 64 probes, for a few milliseconds per query. HNSW was as fast and
-as exact, but builds 30-100x slower (41 s at 100k, minutes at 1M) and cannot delete, and
-the service rebuilds the index on every document added or deleted.
+Up to ``EXACT_MAX`` vectors the index is exact (``IndexFlatIP``). Exact search reads every
+vector for every query: on the 2-core benchmark machine about 6 ms at 20k chunks, 22 ms at
+100k and 210 ms at 1M. Above the threshold the index is an inverted file (``IndexIVFFlat``):
+about sqrt(n) k-means cells, of which a query scans the ``NPROBE`` nearest. Measured with
+``python -m bench run`` (docs/benchmarks.md, synthetic vectors): recall@10 against exact
+search 0.9995 at 20k, 0.997 at 100k and 0.988 at 1M, for 2, 4 and 12 ms per query. HNSW
+(M=32) answered as fast and as exactly but built 40x slower (31 s at 100k, against 0.8 s)
+and cannot delete, and the service rebuilds the index on every document added or deleted.
+The threshold is where exact search starts to cost more than ~5 ms, a tenth of embedding
+the question.
 
 The IVF index keeps a direct map, so ``reconstruct_n`` still returns every stored vector
-(rebuilds reuse them). ``load`` re-applies the search parameter (``nprobe``) from the
-index's own shape: faiss 1.15 writes it into the file, but the policy should not depend
-on that, and an index saved under an older policy gets the current one.
+(rebuilds reuse them). ``load`` sets ``nprobe`` again from the index's shape: faiss 1.15.1's
+``write_index`` keeps it (checked), but the policy should not depend on that, and an index
+saved under an older policy gets the current one.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import faiss
 import numpy as np
 
 # Exact search up to this many vectors; measured crossover, see the module docstring.
-EXACT_MAX = 50_000
-# Cells probed per query; recall@10 ~0.98 with sqrt(n) cells at 100k-1M (bench scale runs).
+EXACT_MAX = 20_000
+# Cells probed per query: recall@10 >= 0.98 with sqrt(n) cells from 20k to 1M vectors (32 probes
+# gave 0.96 at 100k and 0.95 at 1M: too little margin for real embeddings, which may be harder).
 NPROBE = 64
 # k-means is trained on at most this many points per cell (seeded sample; faiss warns below 39).
 TRAIN_POINTS_PER_CELL = 50
