@@ -40,6 +40,25 @@ class Retrieval:
     hits: list[ChunkHit]
 
 
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, highest first, ties to the lower index.
+
+    The same as ``np.argsort(-scores, kind="stable")[:k]``, by selection instead of a full
+    sort: at a million chunks the sort took 120 ms a question, the selection a few.
+    ``[0.5, 2.0, 0.5, 1.0]``, k=3 -> ``[1, 3, 0]``.
+    """
+    n = len(scores)
+    if k >= n:
+        return np.argsort(-scores, kind="stable")
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = np.partition(scores, n - k)[n - k]  # the k-th highest value
+    above = np.flatnonzero(scores > kth)
+    ties = np.flatnonzero(scores == kth)[: k - len(above)]
+    picked = np.concatenate([above, ties])
+    return picked[np.argsort(-scores[picked], kind="stable")]
+
+
 def retrieve(
     index: Index,
     embedder: Embedder,
@@ -67,7 +86,7 @@ def retrieve(
             dense_rank[cid] = rank
             fused[cid] = fused.get(cid, 0.0) + dense_weight / (rrf_k + rank + 1)
     if bm25_weight > 0:
-        order = np.argsort(-bm25_all, kind="stable")[:depth]
+        order = top_indices(bm25_all, depth)
         for rank, cid in enumerate(int(i) for i in order if bm25_all[i] > 0):
             bm25_rank[cid] = rank
             fused[cid] = fused.get(cid, 0.0) + bm25_weight / (rrf_k + rank + 1)
