@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from rag.config import Settings
 from rag.validation import check_question
@@ -213,6 +214,13 @@ def main() -> None:
         app()  # standalone: usage errors print their message and exit with code 2
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except ValidationError as exc:  # a RAG_ setting of the wrong kind: name it, with what it accepts
+        if exc.title != "Settings" or os.environ.get("RAG_DEBUG"):
+            raise
+        for err in exc.errors():
+            name = "RAG_" + "_".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"error: setting {name}: {err['msg']} (got {err.get('input')!r})", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

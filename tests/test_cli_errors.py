@@ -49,7 +49,11 @@ CASES = {
     "unsupported_file": ("pdf", ["ask", "间充质干细胞是什么?"]),
     "non_utf8": ("gbk", ["ask", "间充质干细胞是什么?"]),
     "missing_argument": ("good", ["ask"]),
+    "bad_backend_setting": ("good", ["ask", "间充质干细胞是什么?"]),
+    "bad_number_setting": ("good", ["search", "间充质干细胞"]),
 }
+# Settings of the wrong kind, per case.
+CASE_ENV = {"bad_backend_setting": {"RAG_EMBEDDING_BACKEND": "gpu"}, "bad_number_setting": {"RAG_TOP_K": "six"}}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,7 @@ def results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     procs = {}
     for name, (kind, argv) in CASES.items():
         (base / name).mkdir()
-        case_env = dict(env, RAG_CORPUS_DIR=str(_corpus(base / name, kind)))
+        case_env = dict(env, RAG_CORPUS_DIR=str(_corpus(base / name, kind)), **CASE_ENV.get(name, {}))
         procs[name] = subprocess.Popen(
             _command() + argv,
             cwd=base,
@@ -134,6 +138,14 @@ def test_cli_unsupported_file_exits_with_error_naming_it(results):
 
 def test_cli_non_utf8_file_exits_with_error_naming_it(results):
     assert_one_error_line(results["non_utf8"], "gbk.txt", "UTF-8")
+
+
+def test_cli_bad_backend_setting_names_the_variable_and_the_choices(results):
+    assert_one_error_line(results["bad_backend_setting"], "RAG_EMBEDDING_BACKEND", "'onnx'", "'sentence-transformers'", "'gpu'")
+
+
+def test_cli_bad_number_setting_names_the_variable(results):
+    assert_one_error_line(results["bad_number_setting"], "RAG_TOP_K", "integer", "'six'")
 
 
 def test_cli_missing_argument_exits_2(results):
