@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 GOLD = ROOT / "eval" / "gold.jsonl"
-LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "numpy", "torch", "sentence-transformers", "transformers",
+LIBRARIES = ("faiss-cpu", "onnxruntime", "bm25s", "jieba", "numpy", "torch", "sentence-transformers", "transformers",
              "fastapi", "uvicorn", "langchain-core", "langchain-community", "langchain-classic",
              "langchain-huggingface", "langchain-text-splitters", "rank-bm25", "matplotlib")
 RESULT_MARK = "BENCH-RESULT "
