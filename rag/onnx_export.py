@@ -60,7 +60,8 @@ def ensure_exported(model_path: str, dest: Path) -> Path:
     if dest.exists():
         log.info("ONNX export %s is incomplete or damaged; exporting again", dest)
         shutil.rmtree(dest, ignore_errors=True)
-    log.info("exporting %s to ONNX into %s (first use)", model_path, dest)
+    # A warning, not info: the user waits for it (about 20 s on two cores), once per model.
+    log.warning("exporting the embedding model to ONNX for onnxruntime (first use): %s", dest)
     tmp = dest.parent / f"{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)  # left by a crashed earlier process with our pid
     try:
@@ -73,6 +74,10 @@ def ensure_exported(model_path: str, dest: Path) -> Path:
                 raise
     except OSError as exc:
         raise ModelError(f"cannot write the ONNX export to {dest}: {exc}") from None
+    except ModelError:
+        raise
+    except Exception as exc:  # the tracer and protobuf raise many types; the user needs one message
+        raise ModelError(f"cannot export {model_path} to ONNX: {type(exc).__name__}: {exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
