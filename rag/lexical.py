@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import bm25s
@@ -24,9 +26,14 @@ class Bm25:
     @classmethod
     def build(cls, texts: list[str]) -> "Bm25":
         """Index ``texts`` by their jieba search terms."""
-        model = bm25s.BM25()
-        model.index([search_terms(t) or [""] for t in texts], show_progress=False)
-        return cls(model, len(texts))
+        return cls.from_terms([search_terms(t) or [""] for t in texts])
+
+    @classmethod
+    def from_terms(cls, terms: list[list[str]]) -> "Bm25":
+        """Index documents given as lists of terms (each list non-empty)."""
+        model = VectorisedBM25()
+        model.index(FlatCorpus.of(terms), show_progress=False)
+        return cls(model, len(terms))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query`` (zeros when no term is known)."""
@@ -52,3 +59,59 @@ class Bm25:
     def load(cls, folder: Path, size: int) -> "Bm25":
         """Read an index written by ``save``."""
         return cls(bm25s.BM25.load(str(folder), show_progress=False), size)
+
+
+@dataclass
+class FlatIds:
+    """Every document's term ids end to end, and each document's length."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+
+
+@dataclass
+class FlatCorpus:
+    """A corpus in the form bm25s's ``index`` accepts (``ids`` and ``vocab``), ids kept flat."""
+
+    ids: FlatIds
+    vocab: dict[str, int]
+
+    @classmethod
+    def of(cls, terms: list[list[str]]) -> "FlatCorpus":
+        """Number the terms in order of first appearance; one pass over all of them."""
+        flat = list(chain.from_iterable(terms))
+        vocab = {t: i for i, t in enumerate(dict.fromkeys(flat))}
+        ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+        return cls(FlatIds(ids, lengths), vocab)
+
+
+class VectorisedBM25(bm25s.BM25):
+    """bm25s with its index built by numpy over all documents at once.
+
+    bm25s builds its score matrix with a Python loop and a ``Counter`` per document
+    (101 s at a million chunks here); ``build_index_from_ids`` is the hook its docs offer
+    for building it another way. This one computes the same Lucene BM25 matrix from the
+    flat ids (``tests/test_lexical.py`` checks it against bm25s's own); scoring, saving and
+    loading stay bm25s's.
+    """
+
+    def build_index_from_ids(self, unique_token_ids, corpus_token_ids, show_progress=True, leave_progress=False):
+        """The CSC score matrix (documents by term) from ``FlatIds``; other inputs go to bm25s."""
+        if not isinstance(corpus_token_ids, FlatIds) or self.method != "lucene" or self.idf_method not in (None, "lucene"):
+            return super().build_index_from_ids(unique_token_ids, corpus_token_ids, show_progress, leave_progress)
+        lengths = corpus_token_ids.lengths
+        n_docs, n_vocab = len(lengths), len(unique_token_ids)
+        docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        # One key per (term, document), term-major: sorted keys come out in CSC order.
+        keys, tf = np.unique(corpus_token_ids.ids * n_docs + docs, return_counts=True)
+        term, doc = np.divmod(keys, n_docs)
+        df = np.bincount(term, minlength=n_vocab)
+        # The same arithmetic as bm25s (idf stored as float32, the rest in float64).
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(self.dtype)
+        avg_len = lengths.mean()
+        tfc = tf.astype(self.dtype) / (self.k1 * ((1 - self.b) + self.b * lengths[doc] / avg_len) + tf.astype(self.dtype))
+        indptr = np.concatenate([[0], np.cumsum(df)]).astype(self.int_dtype)
+        self.nonoccurrence_array = None
+        return {"data": (idf[term] * tfc).astype(self.dtype), "indices": doc.astype(self.int_dtype),
+                "indptr": indptr, "num_docs": n_docs}
