@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import index as index_mod
-from rag import store
+from rag import segment, store
 from rag.abstention import AbstentionRule, load_rule
 from rag.config import Settings
 from rag.corpus import corpus_hashes
@@ -93,6 +93,7 @@ class Pipeline:
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
         embedder = load_embedder(settings)
         embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
+        segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         generator = ChatAnswerer(settings) if settings.generative else None
         return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule(), generator)
 
