@@ -55,8 +55,11 @@ def start_server(workdir: Path, port: int, index_seed: Path | None) -> subproces
     if index_seed and index_seed.is_dir():
         shutil.copytree(index_seed, index)  # saves building from scratch when a built index is at hand
     env = os.environ | {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server logs a line per request: into a file, since a pipe nobody reads fills up
+    # (64 KiB) and then blocks the server mid-run.
+    with open(workdir / "server.log", "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log, text=True)
 
 
 async def wait_ready(client: httpx.AsyncClient, deadline_s: float) -> None:
@@ -123,15 +126,18 @@ async def worker(client, stop_at, max_requests, counter, latencies, errors, text
 async def churner(client, stop_at, errors, counts):
     """Add and delete a document in a loop while the clients ask."""
     while time.monotonic() < stop_at:
-        r = await client.post("/documents", files={"file": (CHURN_NAME, CHURN_TEXT.encode(), "text/plain")})
-        if r.status_code != 201:
-            errors.append(f"upload {r.status_code}")
-        counts["add"] += 1
-        await asyncio.sleep(0.5)
-        r = await client.delete(f"/documents/{CHURN_NAME}")
-        if r.status_code != 204:
-            errors.append(f"delete {r.status_code}")
-        counts["delete"] += 1
+        try:
+            r = await client.post("/documents", files={"file": (CHURN_NAME, CHURN_TEXT.encode(), "text/plain")})
+            if r.status_code != 201:
+                errors.append(f"upload {r.status_code}")
+            counts["add"] += 1
+            await asyncio.sleep(0.5)
+            r = await client.delete(f"/documents/{CHURN_NAME}")
+            if r.status_code != 204:
+                errors.append(f"delete {r.status_code}")
+            counts["delete"] += 1
+        except httpx.TransportError as exc:  # counted like the clients' failures, not a crash of the tool
+            errors.append(f"churn: {type(exc).__name__}")
         await asyncio.sleep(0.5)
 
 
