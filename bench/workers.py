@@ -104,7 +104,7 @@ def review(args: dict) -> dict:
     out: dict = {}
 
     t = time.perf_counter()
-    segment._tokenizer()  # jieba's dictionary: loaded once per process, not per build
+    segment.warm_up()  # jieba's dictionary: loaded once per process, not per build
     import jieba
 
     jieba.initialize()  # the global jieba LangChain's BM25 uses below
