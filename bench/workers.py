@@ -524,20 +524,15 @@ def updates(args: dict) -> dict:
     inc = {}
     flat = faiss.IndexIDMap(faiss.IndexFlatIP(X.shape[1]))
     flat.add_with_ids(X, np.arange(n_chunks, dtype=np.int64))
-    t = time.perf_counter()
-    flat.add_with_ids(new, ids)
-    inc["IndexIDMap(IndexFlatIP) add_with_ids"] = time.perf_counter() - t
-    t = time.perf_counter()
-    flat.remove_ids(ids)
-    inc["IndexIDMap(IndexFlatIP) remove_ids"] = time.perf_counter() - t
     ivf = vectors.build(X, approximate=True)
     ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # an array direct map cannot remove ids
-    t = time.perf_counter()
-    ivf.add_with_ids(new, ids)
-    inc["IndexIVFFlat add_with_ids"] = time.perf_counter() - t
-    t = time.perf_counter()
-    ivf.remove_ids(ids)
-    inc["IndexIVFFlat remove_ids"] = time.perf_counter() - t
+    for name, index in (("IndexIDMap(IndexFlatIP)", flat), ("IndexIVFFlat", ivf)):
+        t = time.perf_counter()
+        index.add_with_ids(new, ids)
+        inc[f"{name} add_with_ids"] = time.perf_counter() - t
+        t = time.perf_counter()
+        index.remove_ids(ids)
+        inc[f"{name} remove_ids"] = time.perf_counter() - t
     return {
         "n_target": target, "chunks": n_chunks, "documents": n_docs, "new_doc_chunks": new_chunks, "initial": initial,
         "add_s": add_s, "add_timings": add_timings, "delete_s": delete_s, "delete_timings": delete_timings,

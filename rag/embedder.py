@@ -43,7 +43,8 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """A sentence-transformers model used fully offline, with query/passage prefixes."""
 
-    def __init__(self, path_or_name: str, model_id: str, query_prefix: str, passage_prefix: str, batch_size: int = DEFAULT_BATCH_SIZE["sentence-transformers"]):
+    def __init__(self, path_or_name: str, model_id: str, query_prefix: str, passage_prefix: str,
+                 batch_size: int = DEFAULT_BATCH_SIZE["sentence-transformers"]):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub unless the user asks
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
