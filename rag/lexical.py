@@ -109,8 +109,8 @@ class VectorisedBM25(bm25s.BM25):
         df = np.bincount(term, minlength=n_vocab)
         # The same arithmetic as bm25s (idf stored as float32, the rest in float64).
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(self.dtype)
-        avg_len = lengths.mean()
-        tfc = tf.astype(self.dtype) / (self.k1 * ((1 - self.b) + self.b * lengths[doc] / avg_len) + tf.astype(self.dtype))
+        tf = tf.astype(self.dtype)
+        tfc = tf / (self.k1 * ((1 - self.b) + self.b * lengths[doc] / lengths.mean()) + tf)
         indptr = np.concatenate([[0], np.cumsum(df)]).astype(self.int_dtype)
         self.nonoccurrence_array = None
         return {"data": (idf[term] * tfc).astype(self.dtype), "indices": doc.astype(self.int_dtype),

@@ -1,12 +1,12 @@
 """The one home of FAISS: inner-product search over unit vectors, exact or approximate by size.
 
 Up to ``EXACT_MAX`` vectors the index is exact (``IndexFlatIP``). Exact search reads every
-vector for every query: on the 2-core benchmark machine about 6 ms at 20k chunks, 22 ms at
-100k and 210 ms at 1M. Above the threshold the index is an inverted file (``IndexIVFFlat``):
+vector for every query: on the 2-core benchmark machine about 5 ms at 20k chunks, 22 ms at
+100k and 230 ms at 1M. Above the threshold the index is an inverted file (``IndexIVFFlat``):
 about sqrt(n) k-means cells, of which a query scans the ``NPROBE`` nearest. Measured with
 ``python -m bench run`` (docs/benchmarks.md, synthetic vectors): recall@10 against exact
-search 0.9995 at 20k, 0.997 at 100k and 0.988 at 1M, for 2, 4 and 12 ms per query. HNSW
-(M=32) answered as fast and as exactly but built 40x slower (31 s at 100k, against 0.8 s)
+search 1.000 at 20k, 0.997 at 100k and 0.988 at 1M, for 2, 4 and 13 ms per query. HNSW
+(M=32) answered as fast and as exactly but built 30x slower (30 s at 100k, against 1 s)
 and cannot delete, and the service rebuilds the index on every document added or deleted.
 The threshold is where exact search starts to cost more than ~5 ms, a tenth of embedding
 the question.
