@@ -1,11 +1,13 @@
 """Structural checks for the hand-written gold QA set (eval/gold.jsonl).
 
-Fast and model-free: only reads the gold file and the corpus document.
+Fast and model-free: only reads the gold file, the corpus document and the
+small fixtures in tests/data/ (the documents behind the `deleted` kind).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GOLD_PATH = ROOT / "eval" / "gold.jsonl"
 CORPUS_PATH = ROOT / "corpus" / "msc-neuro-review.zh.txt"
+DATA_DIR = ROOT / "tests" / "data"
+DELETED_TOPICS_PATH = DATA_DIR / "deleted-topics.json"
 
 ALLOWED_KINDS = {
     "factoid",
@@ -24,6 +28,38 @@ ALLOWED_KINDS = {
     "unanswerable",
     "multiturn",
     "claim",
+    "chitchat",
+    "general",
+    "offtopic-en",
+    "offtopic-zh",
+    "absent-detail",
+    "deleted",
+}
+# Kinds the assistant must decline ("the documents do not say"); every other
+# kind is answerable from the review.
+UNANSWERABLE_KINDS = {
+    "unanswerable",
+    "chitchat",
+    "general",
+    "offtopic-en",
+    "offtopic-zh",
+    "absent-detail",
+    "deleted",
+}
+# Questions the refusal rule is tuned on by name; they must stay in the set.
+REQUIRED_QUESTIONS = {
+    "chitchat": ["谢谢", "今天天气怎么样？"],
+    "general": ["什么是量子计算？"],
+    "offtopic-en": [
+        "What is the capital of France?",
+        "Does MSC therapy work for Parkinson's disease?",
+    ],
+}
+# Words that mark each deleted-topic document and must not occur in the review,
+# so that after deletion nothing left in the corpus answers its questions.
+DELETED_DOC_TERMS = {
+    "deleted-topic-1.zh.txt": ["糖尿病足", "趾甲", "敷料"],
+    "deleted-topic-2.zh.txt": ["茶叶", "普洱", "乌龙茶"],
 }
 MIN_ITEMS = 60
 MIN_PER_KIND = 5
@@ -71,6 +107,10 @@ ANSWERABLE = [it for it in ITEMS if it.get("answerable") is True]
 UNANSWERABLE = [it for it in ITEMS if it.get("answerable") is False]
 MULTITURN = [it for it in ITEMS if it.get("kind") == "multiturn"]
 COMPARISON = [it for it in ITEMS if it.get("kind") == "comparison"]
+DECLINED = [it for it in ITEMS if it.get("kind") in UNANSWERABLE_KINDS]
+DELETED = [it for it in ITEMS if it.get("kind") == "deleted"]
+DELETED_TOPICS = json.loads(DELETED_TOPICS_PATH.read_text(encoding="utf-8"))
+CORPUS_TEXT = CORPUS_PATH.read_text(encoding="utf-8")
 
 
 def _ids(items: list[dict]) -> list[str]:
@@ -117,6 +157,11 @@ def test_item_id_matches_kind_prefix(item):
     assert item["id"].startswith(item["kind"] + "-")
 
 
+@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
+def test_item_id_is_kind_and_two_digit_number(item):
+    assert re.fullmatch(re.escape(item["kind"]) + r"-\d{2}", item["id"])
+
+
 def test_ids_are_unique():
     dupes = [i for i, n in Counter(_ids(ITEMS)).items() if n > 1]
     assert not dupes, f"duplicate ids: {dupes}"
@@ -130,6 +175,10 @@ def test_questions_are_unique():
 def test_kinds_are_from_allowed_set():
     unknown = {it["kind"] for it in ITEMS} - ALLOWED_KINDS
     assert not unknown, f"unknown kinds: {unknown}"
+
+
+def test_unanswerable_kinds_are_allowed_kinds():
+    assert UNANSWERABLE_KINDS <= ALLOWED_KINDS
 
 
 def test_kinds_each_have_min_items():
@@ -168,14 +217,30 @@ def test_answerable_item_has_evidence_key_facts_and_answer(item):
 
 @pytest.mark.parametrize("item", UNANSWERABLE, ids=_ids(UNANSWERABLE))
 def test_unanswerable_item_has_no_evidence_or_key_facts(item):
-    assert item["kind"] == "unanswerable"
+    assert item["kind"] in UNANSWERABLE_KINDS
     assert item["evidence"] == []
     assert item["key_facts"] == []
     assert item["answer"] == ""
 
 
-def test_unanswerable_kind_is_marked_not_answerable():
-    wrong = [it["id"] for it in ITEMS if it["kind"] == "unanswerable" and it["answerable"]]
+@pytest.mark.parametrize("item", DECLINED, ids=_ids(DECLINED))
+def test_unanswerable_kinds_item_is_declined(item):
+    assert item["answerable"] is False
+    assert item["evidence"] == []
+    assert item["key_facts"] == []
+    assert item["answer"] == ""
+
+
+def test_unanswerable_kinds_are_marked_not_answerable():
+    wrong = [it["id"] for it in ITEMS if it["kind"] in UNANSWERABLE_KINDS and it["answerable"]]
+    assert not wrong
+
+
+def test_other_kinds_are_answerable():
+    wrong = [
+        it["id"] for it in ITEMS
+        if it["kind"] not in UNANSWERABLE_KINDS and it["answerable"] is not True
+    ]
     assert not wrong
 
 
@@ -220,3 +285,55 @@ def test_multiturn_history_alternates_starting_with_user(item):
 def test_history_only_on_multiturn_items():
     extra = [it["id"] for it in ITEMS if it["kind"] != "multiturn" and "history" in it]
     assert not extra, f"non-multiturn items with history: {extra}"
+
+
+# --------------------------------------------------------------------------
+# unanswerable kinds
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(REQUIRED_QUESTIONS))
+def test_required_questions_present(kind):
+    have = {it["question"] for it in ITEMS if it["kind"] == kind}
+    missing = [q for q in REQUIRED_QUESTIONS[kind] if q not in have]
+    assert not missing, f"{kind} lacks {missing}"
+
+
+def test_corpus_does_not_cover_parkinsons():
+    # offtopic-en relies on it ("Does MSC therapy work for Parkinson's disease?")
+    for term in ("帕金森", "Parkinson"):
+        assert term not in CORPUS_TEXT
+
+
+# --------------------------------------------------------------------------
+# deleted documents (tests/data/)
+# --------------------------------------------------------------------------
+
+
+def test_deleted_topics_file_matches_deleted_items():
+    assert isinstance(DELETED_TOPICS, list) and DELETED_TOPICS
+    for rec in DELETED_TOPICS:
+        assert set(rec) == {"document", "question", "answer_quote"}
+        assert all(isinstance(v, str) and v.strip() for v in rec.values())
+    questions = [rec["question"] for rec in DELETED_TOPICS]
+    assert len(questions) == len(set(questions)), "duplicate question in deleted-topics.json"
+    assert set(questions) == {it["question"] for it in DELETED}
+    assert {rec["document"] for rec in DELETED_TOPICS} == set(DELETED_DOC_TERMS)
+
+
+@pytest.mark.parametrize(
+    "rec", DELETED_TOPICS, ids=[rec["question"] for rec in DELETED_TOPICS]
+)
+def test_deleted_answer_quote_in_document_not_in_review(rec):
+    doc = (DATA_DIR / rec["document"]).read_text(encoding="utf-8")
+    assert rec["answer_quote"] in doc
+    assert rec["answer_quote"] not in CORPUS_TEXT
+
+
+@pytest.mark.parametrize("document", sorted(DELETED_DOC_TERMS))
+def test_deleted_document_terms_absent_from_review(document):
+    doc = (DATA_DIR / document).read_text(encoding="utf-8")
+    assert 600 <= len("".join(doc.split())) <= 900, "document should be 600-900 characters"
+    for term in DELETED_DOC_TERMS[document]:
+        assert term in doc, f"{term} not in {document}"
+        assert term not in CORPUS_TEXT, f"{term} occurs in the review"
