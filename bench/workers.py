@@ -92,7 +92,7 @@ def review(args: dict) -> dict:
     _quiet()
     from rag import index as index_mod
     from rag import segment
-    from rag.abstention import load_rule
+    from rag.answer_models import load_answer_models
     from rag.config import Settings
     from rag.corpus import list_corpus_files, read_text
     from rag.embedder import load_embedder
@@ -250,9 +250,9 @@ def coldstart(args: dict) -> dict:
     t3 = time.perf_counter()
     idx = ensure_index(settings, embedder, progress=False)
     t4 = time.perf_counter()
-    from rag.abstention import load_rule
+    from rag.answer_models import load_answer_models
 
-    pipeline = Pipeline(settings, idx, embedder, load_rule())
+    pipeline = Pipeline(settings, idx, embedder, load_answer_models())
     answer = pipeline.ask(args["question"])
     t5 = time.perf_counter()
     assert answer.answer and index_mod.read_manifest(settings.index_dir) is not None
@@ -467,7 +467,7 @@ def updates(args: dict) -> dict:
 
     from rag import index as index_mod
     from rag import vectors
-    from rag.abstention import load_rule
+    from rag.answer_models import load_answer_models
     from rag.config import Settings
     from rag.corpus import load_document
     from rag.chunks import chunk_documents
@@ -499,7 +499,7 @@ def updates(args: dict) -> dict:
         initial = {"build_s": round(build_s, 2), "save_s": round(save_s, 2), "timings": built.manifest["build_timings_s"],
                    "counts": built.manifest["counts"], "chars": chars, "index": vectors.describe(built.chunk_vectors),
                    "chunks_per_s": round(built.manifest["counts"]["chunks"] / build_s, 1)}
-        assistant = Assistant(Pipeline(settings, built, embedder, load_rule()))
+        assistant = Assistant(Pipeline(settings, built, embedder, load_answer_models()))
         name, text = synth.documents(1, seed=999_999)[0]
         new_name = "added-" + name
         add_s = add_timings = delete_s = delete_timings = None

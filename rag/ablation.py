@@ -22,7 +22,7 @@ def run_ablations(pipeline: Pipeline, items: list[GoldItem]) -> dict[str, dict]:
     """Overall metrics of each variant of the pipeline, and of the plain LangChain pipeline."""
     table = {}
     for name, change in VARIANTS.items():
-        variant = Pipeline(pipeline.settings.model_copy(update=change), pipeline.index, pipeline.embedder, pipeline.rule)
+        variant = Pipeline(pipeline.settings.model_copy(update=change), pipeline.index, pipeline.embedder, pipeline.models)
         table[name] = summarize(run(variant, items))["overall"]
     table["plain LangChain (RecursiveCharacterTextSplitter + FAISS)"] = summarize(run_plain_langchain(pipeline, items))["overall"]
     return table

@@ -2,9 +2,9 @@
 
 e5's cosine scores sit in a narrow band (unrelated text scores ~0.8), so no fixed
 similarity cut-off separates answerable from unanswerable questions. The rule instead
-weighs a few features of the retrieval and the chosen passages; its weights are fitted
-by ``rag calibrate`` on the gold set's answerable and unanswerable questions and kept
-in ``rag/data/abstention.json`` with the command and data that produced them.
+weighs a few features of the retrieval and the chosen passages; its weights and threshold
+are fitted by ``rag fit`` on the fit halves of both evaluation suites (see ``rag.fit``) and
+kept in ``rag/data/abstention.json`` with the data that produced them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-FEATURES = ("top_dense", "coverage", "top_bm25", "unknown_term", "missing_type")
+FEATURES = ("top_dense", "coverage", "top_bm25", "unknown_term", "missing_type", "known_share", "clarity", "english")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,14 @@ class AbstentionRule:
         return 1.0 / (1.0 + math.exp(-z))
 
     def answerable(self, features: dict[str, float]) -> bool:
-        """Whether to answer rather than abstain."""
+        """Whether to answer rather than abstain.
+
+        A question none of whose topic words the documents use ("谢谢", "今天天气怎么样？",
+        "What is the capital of France?") is declined outright: nothing in them is about it,
+        however near some sentence's vector happens to lie.
+        """
+        if features.get("known_share", 1.0) <= 0.0:
+            return False
         return self.probability(features) >= self.threshold
 
     def to_json(self, **provenance) -> str:

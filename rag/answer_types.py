@@ -1,59 +1,105 @@
-"""Expected answer types: a question asking "how much", "how long" or "how many" is only
+"""Expected answer types: a question asking "how much", "when", "where" or "how long" is only
 answered by a passage that holds a value of that kind.
 
 Classic question answering checks this before answering; it catches questions about a
 real study's detail that the documents never give ("Chung的研究剂量是多少？" when the text
-names no dose), which vector similarity cannot tell from answerable ones.
+names no dose), which vector similarity cannot tell from answerable ones. The same value
+patterns find the short answer inside a sentence ("全长多少？" -> "1,000米").
+
+Value patterns are deliberately forgiving: a wrong "no value here" turns a right answer
+into an abstention, so "多少人" accepts "150万" and "多长" accepts a length or a duration.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-_NUM = r"(?:\d[\d.,×⁰¹²³⁴⁵⁶⁷⁸⁹^–\-~/]*|[一二两三四五六七八九十百千万亿]+)"
+# A number: Arabic with separators, exponents and ranges, or Chinese numerals.
+_NUM = r"(?:\d[\d.,，×⁰¹²³⁴⁵⁶⁷⁸⁹^–\-~～/]*\d|\d|[一二两三四五六七八九十百千万亿]+)"
+_APPROX = r"(?:约|近|超过|逾|达|共|合计|大约|至少|最多)?"
+_LENGTH_UNITS = r"(?:千米|公里|米|厘米|毫米|公分|公尺|英尺|英寸|英里|吋|呎|海里|光年|里|km|cm|mm|m\b|平方公里|平方米|平方英里|亩|公顷|吨|公斤|千克|克|磅|kg)"
+_TIME_UNITS = r"(?:个)?(?:天|日|周|星期|月|年|小时|分钟|秒|世纪|days?|weeks?|months?|years?|hours?)"
+_PLACE_SUFFIX = r"[省市县区州国镇乡村岛洲湖山河江海港湾路街城洋府郡岸峡谷原]"
 
-# (what the question asks, how it asks in Chinese or English, what a value looks like)
-ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
-    (
+
+@dataclass(frozen=True)
+class AnswerType:
+    """What a question asks for, how it asks in Chinese or English, and what a value looks like."""
+
+    name: str
+    asks: re.Pattern
+    value: re.Pattern
+
+
+ANSWER_TYPES: tuple[AnswerType, ...] = (
+    AnswerType(
         "dose",
         re.compile(r"剂量|多少个?(细胞|MSCs?|颗粒|外泌体)|\bdose|\bdosage|how many cells", re.I),
         re.compile(_NUM + r"\s*(?:万|亿)?\s*(?:个)?(?:细胞|颗粒)|" + _NUM + r"\s*(?:mL|ml|mg|μg|ug)|/公斤|/kg|剂量组", re.I),
     ),
-    (
+    AnswerType(
         "duration",
-        re.compile(r"多久|多长时间|多长|随访.{0,4}(几|多少)|几(天|周|个月|年)|how long|how many (days|weeks|months|years)", re.I),
+        re.compile(r"多久|多长时间|多少(天|年|个月|周|小时)|随访.{0,4}(几|多少)|几(天|周|个月|年|小时)|how long|how many (days|weeks|months|years)", re.I),
         # A calendar year ("2023年") is a date, not a duration.
-        re.compile(r"(?<!\d)(?!(?:19|20)\d\d年)" + _NUM + r"\s*(?:个)?(?:天|日|周|星期|月|年|小时|days?|weeks?|months?|years?)", re.I),
+        re.compile(r"(?<!\d)(?!(?:19|20)\d\d年)" + _NUM + r"\s*" + _TIME_UNITS, re.I),
     ),
-    (
+    AnswerType(
         "times",
         re.compile(r"(几|多少)次|how (many times|often)", re.I),
         re.compile(r"[一二两三四五六七八九十\d]+\s*次|每(天|日|周|月)", re.I),
     ),
-    (
+    AnswerType(
         "count",
-        re.compile(r"(多少|几)(例|名|位|个人|人|个患者|名患者)|样本量|纳入了?(多少|几)|how many (patients|participants|subjects|people)", re.I),
-        re.compile(_NUM + r"\s*(?:例|名|位|人)|样本量", re.I),
+        re.compile(r"(多少|几)(例|名|位|个人|人|个患者|名患者)|样本量|纳入了?(多少|几)|人口|how many (patients|participants|subjects|people)", re.I),
+        re.compile(_NUM + r"\s*(?:万|亿)?\s*(?:例|名|位|人|户)|" + _NUM + r"\s*(?:万|亿)|样本量", re.I),
     ),
-    (
+    AnswerType(
         "cost",
         re.compile(r"多少钱|费用|价格|花费|成本|\bcost|\bprice", re.I),
-        re.compile(_NUM + r"\s*(?:元|美元|欧元|万元)|\$\s*\d|费用|价格", re.I),
+        re.compile(_NUM + r"\s*(?:元|美元|欧元|万元|日元|英镑|港元|越南盾)|\$\s*\d|费用|价格", re.I),
+    ),
+    AnswerType(
+        # "多长" without 时间 may ask a length or a duration: both kinds of value answer it.
+        "measure",
+        re.compile(r"多长(?!时间)|全长|多高|多宽|多深|多远|多重|多大|长度|高度|宽度|深度|海拔|身高|体重|体长|面积|how (long|tall|high|wide|deep|far|big|heavy)", re.I),
+        re.compile(_APPROX + _NUM + r"\s*(?:多)?\s*(?:" + _LENGTH_UNITS + r"|" + _TIME_UNITS + r")", re.I),
+    ),
+    AnswerType(
+        "when",
+        re.compile(r"哪一?年|何年|什么时候|何时|什么时间|哪一?天|几月|几号|哪个朝代|什么年代|哪个世纪|什么时期|\bwhen\b|what year", re.I),
+        re.compile(
+            r"(?:公元前?)?\d{1,4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|世纪|年代|元年|[一二三四五六七八九十]+年|"
+            + _NUM + r"\s*" + _TIME_UNITS + r"\s*(?:后|前|内|以后|以前|之后|之前|期间)|(?:后|前)\s*" + _NUM + r"\s*" + _TIME_UNITS
+            + r"|时期|时代|期间|初期|末期|早期|晚期|\b(?:19|20)\d\d\b",
+            re.I,
+        ),
+    ),
+    AnswerType(
+        "place",
+        re.compile(r"哪里|哪儿|什么地方|在哪|何地|何处|哪个(国家|城市|省|地区|地方)|哪些(国家|地区|地方|城市)|\bwhere\b", re.I),
+        re.compile(r"[\u4e00-\u9fff]{1,8}" + _PLACE_SUFFIX + r"|\b[A-Z][a-z]+"),
     ),
 )
+_BY_NAME = {t.name: t for t in ANSWER_TYPES}
 
 
 def asked_types(question: str) -> list[str]:
     """The kinds of value a question asks for: ``"剂量是多少？"`` -> ``["dose"]``."""
-    return [name for name, asks, _ in ANSWER_TYPES if asks.search(question)]
+    return [t.name for t in ANSWER_TYPES if t.asks.search(question)]
 
 
 def holds_type(text: str, kind: str) -> bool:
     """Whether ``text`` contains a value of the given kind: ``"1×10⁸个细胞"`` holds a dose."""
-    for name, _, value in ANSWER_TYPES:
-        if name == kind:
-            return bool(value.search(text))
-    raise ValueError(f"unknown answer type {kind!r}")
+    return bool(value_pattern(kind).search(text))
+
+
+def value_pattern(kind: str) -> re.Pattern:
+    """The pattern of a value of ``kind``; an unknown kind is a ValueError."""
+    try:
+        return _BY_NAME[kind].value
+    except KeyError:
+        raise ValueError(f"unknown answer type {kind!r}") from None
 
 
 def missing_types(question: str, passages: list[str]) -> list[str]:

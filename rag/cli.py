@@ -135,44 +135,43 @@ def serve(
     uvicorn.run(create_app(settings, assistant), host=settings.host, port=settings.port, log_level="warning")
 
 
+SUITES = ("review", "cmrc")
+Suite = Annotated[str, typer.Option(help="Which gold set: review (the MSC review) or cmrc (CMRC 2018 trial split).")]
+
+
 @app.command("eval")
 def eval_cmd(
-    gold: Annotated[Path, typer.Option(help="The gold set (JSON lines).")] = Path("eval/gold.jsonl"),
-    reports: Annotated[Path, typer.Option(help="Folder for report.json / .md / .html.")] = Path("eval/reports"),
-    baseline: Annotated[Path, typer.Option(help="The stored baseline.")] = Path("eval/baseline.json"),
+    suite: Suite = "review",
+    gold: Annotated[Optional[Path], typer.Option(help="The gold set (default: the suite's own).")] = None,
+    reports: Annotated[Optional[Path], typer.Option(help="Folder for report.json / .md / .html (default: eval/reports/<suite>).")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="The stored baseline (default: the suite's own).")] = None,
+    sample: Annotated[Optional[int], typer.Option(min=1, help="cmrc only: every n-th question (the fixed sample CI runs).")] = None,
     save_baseline: Annotated[bool, typer.Option("--save-baseline", help="Store this run as the baseline.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Fail when quality falls below the baseline.")] = False,
-    ablate: Annotated[bool, typer.Option("--ablate", help="Also score BM25-only, dense-only, no expansion and plain LangChain.")] = False,
+    ablate: Annotated[bool, typer.Option("--ablate", help="review only: also score BM25-only, dense-only, no expansion and plain LangChain.")] = False,
 ) -> None:
-    """Score the pipeline on the gold set; write reports; save or check the baseline."""
+    """Score the pipeline on a gold set; write reports; save or check the baseline."""
     from rag import gate
-    from rag.evaluation import load_gold, run, summarize
-    from rag.pipeline import Pipeline
     from rag.reports import table, write_reports
+    from rag.suites import run_suite
 
-    items = load_gold(gold)
-    settings = _settings()
-    pipeline = Pipeline.open(settings)
-    results = run(pipeline, items)
-    summary = summarize(results)
-    fp = gate.fingerprint(settings, pipeline.index, gold)
-    ablations = None
-    if ablate:
-        from rag.ablation import run_ablations
-
-        ablations = run_ablations(pipeline, items)
-    paths = write_reports(reports, summary, results, fp, ablations)
-    typer.echo(table({"overall": summary["overall"]} | summary["by_kind"]))
-    if ablations:
-        typer.echo("\n" + table(ablations))
+    if suite not in SUITES:
+        raise typer.BadParameter(f"unknown suite {suite!r}; choose one of: {', '.join(SUITES)}", param_hint="--suite")
+    run = run_suite(suite, _settings(), gold=gold, sample=sample, ablate=ablate)
+    paths = write_reports(reports or Path("eval/reports") / suite, run.summary, run.results, run.fingerprint, run.ablations,
+                          metrics=run.metrics, title=run.title)
+    typer.echo(table({"overall": run.summary["overall"]} | run.summary["by_kind"], run.metrics))
+    if run.ablations:
+        typer.echo("\n" + table(run.ablations))
     typer.echo(f"\nreports: {', '.join(str(p) for p in paths)}", err=True)
+    baseline = baseline or run.baseline_path
     if save_baseline:
-        gate.save_baseline(baseline, summary, results, fp)
+        gate.save_baseline(baseline, run.summary, run.results, run.fingerprint)
         typer.echo(f"baseline saved: {baseline}", err=True)
     if check:
         if not baseline.is_file():
-            raise RagError(f"no baseline at {baseline}: run `rag eval --save-baseline` first")
-        verdict = gate.compare(gate.load_baseline(baseline), summary, results, fp)
+            raise RagError(f"no baseline at {baseline}: run `rag eval --suite {suite} --save-baseline` first")
+        verdict = gate.compare(gate.load_baseline(baseline), run.summary, run.results, run.fingerprint, run.tolerances)
         for line in verdict.fingerprint_changes:
             typer.echo(f"fingerprint changed: {line}", err=True)
         for line in verdict.worse:
@@ -188,24 +187,15 @@ def eval_cmd(
         typer.echo("check passed: no metric fell beyond its tolerance", err=True)
 
 
-@app.command()
-def calibrate(
-    gold: Annotated[Path, typer.Option(help="Gold set with answerable and unanswerable questions.")] = Path("eval/gold.jsonl"),
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the rule (default: the packaged rule).")] = None,
+@app.command("fit")
+def fit_cmd(
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the fitted models (default: the packaged rag/data).")] = None,
 ) -> None:
-    """Fit the abstention rule on the gold set and write it with its provenance."""
-    from importlib import resources
+    """Refit the sentence ranker, the short-answer chooser and the abstention rule on the fit halves."""
+    from rag.fit import fit_all
 
-    from rag.calibrate import feature_rows, fit, provenance
-    from rag.evaluation import load_gold
-    from rag.pipeline import Pipeline
-
-    items = load_gold(gold)
-    pipeline = Pipeline.open(_settings())
-    rule, report = fit(*feature_rows(pipeline, items))
-    target = out or Path(str(resources.files("rag.data") / "abstention.json"))
-    target.write_text(rule.to_json(**provenance(gold, report)) + "\n", encoding="utf-8")
-    typer.echo(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in report.items()), err=True)
+    report = fit_all(_settings(), out)
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 
 def main() -> None:

@@ -160,11 +160,11 @@ def summarize(results: list[dict]) -> dict:
     return {
         "overall": block(results),
         "by_kind": {k: block(v) for k, v in sorted(by_kind.items())},
-        "latency_ms": _latency(results),
+        "latency_ms": latency(results),
     }
 
 
-def _latency(results: list[dict]) -> dict:
+def latency(results: list[dict]) -> dict:
     """p50, p95 and mean of each stage's time (reported, never gated: machines are noisy)."""
     stages = sorted({stage for r in results for stage in r.get("timings_ms", {})})
     out = {}

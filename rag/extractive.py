@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.index import Index
-from rag.language import asks_for_several, named_entities
-from rag.retriever import Retrieval
+from rag import sentence_rank
 from rag.answer_types import holds_type, missing_types
+from rag.index import Index
+from rag.language import asks_for_several, is_english, named_entities
+from rag.retriever import Retrieval
 from rag.segment import content_terms, search_terms, specific_terms
+from rag.sentence_rank import LinearRanker
 
 # A sentence opening with one of these leans on the sentence before it
 # ("该研究…", "其中…", "患者接受了…"), so it is quoted together with it.
@@ -24,12 +26,6 @@ _LEANS_BACK = re.compile(r"^(该|这|此|其|上述|患者|结果|作者|研究�
 _CLAUSE_END = (";", "；")
 # A short sentence followed by one that leans back is an introduction ("Chung等人…得出了相矛盾的结果。").
 SHORT_INTRO_CHARS = 60
-# Rank-fusion constant for scoring candidate sentences (small lists, so small k).
-SENTENCE_RRF_K = 5
-# How much a sentence's chunk rank counts next to its own vector and word scores.
-CHUNK_PRIOR_WEIGHT = 1.0
-# How much the sentence's own word overlap counts (its vector counts 1).
-LEXICAL_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,11 +35,12 @@ class Passage:
     first: int  # sentence ids, inclusive
     last: int
     score: float
+    best: int  # the chosen sentence the passage grew from (the short answer is looked for in it)
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen passages, in document order, and the evidence used to decide answerability."""
+    """The chosen passages, the answering one first, and the evidence used to decide answerability."""
 
     passages: list[Passage]
     features: dict[str, float]
@@ -54,17 +51,20 @@ def select(
     retrieval: Retrieval,
     question: str,
     max_passages: int,
+    ranker: LinearRanker,
     several_ratio: float = 0.7,
     second_ratio: float = 0.8,
     expand: bool = True,
 ) -> Selection:
-    """Choose the passages that answer ``question`` from the retrieved chunks."""
+    """Choose the passages that answer ``question`` from the retrieved chunks, the answering one first."""
     candidates = _candidates(index, retrieval)
     if not candidates:
-        return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0})
+        return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0,
+                              "clarity": 0.0, "english": float(is_english(question)), "known_share": 0.0})
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector
     lexical = index.sentence_bm25.scores(question)[candidates]
-    relevance = _fuse(candidates, dense, lexical, retrieval, index)
+    rank_features = sentence_rank.features(index, retrieval, question, candidates, dense, lexical)
+    relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
     best = relevance[order[0]]
@@ -89,15 +89,23 @@ def select(
         holder = _type_holder(index, kind, [candidates[i] for i in order], picks)
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
-    passages = _expand(index, list(picks.items()), neighbours=expand)
+    passages = sorted(_expand(index, list(picks.items()), neighbours=expand), key=lambda p: -p.score)
     features = {
         "top_dense": float(dense.max()),
         "top_bm25": float(lexical.max()),
         "coverage": _coverage(index, question, passages),
         "unknown_term": float(bool(unknown_terms(index, question))),
         "missing_type": float(bool(missing_types(question, [_passage_text(index, p) for p in passages]))),
+        "clarity": retrieval.clarity,
+        "english": float(is_english(question)),
+        "known_share": known_share(index, question),
     }
     return Selection(passages, features)
+
+
+def _relevance(scores: np.ndarray) -> np.ndarray:
+    """Ranker scores as shares of the best (a softmax scaled so the best is 1)."""
+    return np.exp(scores - scores.max())
 
 
 # A value the question asks for is taken from this close to a chosen sentence, or from
@@ -147,33 +155,13 @@ def _candidates(index: Index, retrieval: Retrieval) -> list[int]:
     return list(seen)
 
 
-def _fuse(candidates: list[int], dense: np.ndarray, lexical: np.ndarray, retrieval: Retrieval, index: Index) -> np.ndarray:
-    """Reciprocal-rank fusion of three views of each sentence: its vector, its words, its chunk's rank."""
-    n = len(candidates)
-    score = np.zeros(n)
-    for values in (dense, lexical):
-        ranks = np.empty(n)
-        ranks[np.argsort(-values, kind="stable")] = np.arange(n)
-        contribution = 1.0 / (SENTENCE_RRF_K + ranks + 1)
-        if values is lexical:
-            contribution *= LEXICAL_WEIGHT
-            contribution[lexical <= 0] = 0.0  # no shared word is no lexical evidence
-        score += contribution
-    chunk_rank = {}
-    for rank, hit in enumerate(retrieval.hits):
-        for sid in index.chunks[hit.chunk].sentence_ids:
-            chunk_rank.setdefault(sid, rank)
-    score += CHUNK_PRIOR_WEIGHT * np.array([1.0 / (SENTENCE_RRF_K + chunk_rank[s] + 1) for s in candidates])
-    return score
-
-
 def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool = True) -> list[Passage]:
     """Grow each chosen sentence by the neighbour it leans on, merge overlaps, order by position."""
     spans = []
     for sid, score in picks:
         first, last = sid, sid
         if not neighbours:
-            spans.append([first, last, score])
+            spans.append([first, last, score, sid])
             continue
         if _leans_back(index, sid) or _after_clause(index, sid):
             first = _previous_body(index, sid)
@@ -181,16 +169,17 @@ def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool = Tru
             len(index.sentence_text(last)) < SHORT_INTRO_CHARS and _leans_back(index, last + 1)
         ):
             last = _next_same_section(index, last)
-        spans.append([first, last, score])
+        spans.append([first, last, score, sid])
     spans.sort()
     merged: list[list] = []
-    for first, last, score in spans:
+    for first, last, score, sid in spans:
         if merged and first <= merged[-1][1] + 1 and _same_section(index, merged[-1][1], first):
             merged[-1][1] = max(merged[-1][1], last)
-            merged[-1][2] = max(merged[-1][2], score)
+            if score > merged[-1][2]:
+                merged[-1][2:] = [score, sid]
         else:
-            merged.append([first, last, score])
-    return [Passage(f, l, s) for f, l, s in merged]
+            merged.append([first, last, score, sid])
+    return [Passage(*span) for span in merged]
 
 
 def _leans_back(index: Index, sid: int) -> bool:
@@ -230,13 +219,32 @@ def _ends_like_sentence(text: str) -> bool:
 
 
 def unknown_terms(index: Index, question: str) -> list[str]:
-    """The question's precise terms (acronyms, domain-dictionary names) that no indexed sentence uses.
+    """The question's precise terms (acronyms, domain-dictionary names, capitalised names) the documents never use.
 
-    A question about "肌萎缩侧索硬化（ALS）" names a disease the documents never mention:
-    whatever looks similar in vector space is about something else.
+    A question about "肌萎缩侧索硬化（ALS）" or "Parkinson's disease" names something the
+    documents never mention: whatever looks similar in vector space is about something else.
+    A name the word splitter cuts differently ("Macêdo") still counts as used when it occurs
+    anywhere in the documents' text.
     """
     vocab = index.sentence_bm25.document_frequencies()
-    return [w for w in specific_terms(question) if w.lower() not in vocab]
+    anchors = dict.fromkeys(specific_terms(question) + named_entities(question))
+    return [w for w in anchors if w.lower() not in vocab and w.lower() not in _lowered_text(index)]
+
+
+def known_share(index: Index, question: str) -> float:
+    """Share of the question's topic words that the documents use at all (0 for "今天天气怎么样？")."""
+    terms = content_terms(question)
+    if not terms:
+        return 0.0
+    vocab = index.sentence_bm25.document_frequencies()
+    return sum(t in vocab for t in terms) / len(terms)
+
+
+def _lowered_text(index: Index) -> str:
+    """Every document's text, lower-cased and joined (memoised on the index)."""
+    if "lowered_text" not in index.memo:
+        index.memo["lowered_text"] = "\n".join(d.text.lower() for d in index.documents.values())
+    return index.memo["lowered_text"]
 
 
 def _passage_text(index: Index, p: Passage) -> str:

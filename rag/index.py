@@ -43,6 +43,8 @@ class Index:
     sentence_bm25: lexical.Bm25
     path: Path | None = None
     sentence_chunks: dict[int, list[int]] = field(default_factory=dict)
+    # Facts derived from the build on first use (term sets, section statistics); never saved.
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for ci, chunk in enumerate(self.chunks):

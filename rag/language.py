@@ -12,6 +12,12 @@ _COMPARE = re.compile(
     r"\bcompar|\bdiffer|\bversus\b|\bvs\b|\bwhich (studies|trials)|\blist\b|\bboth\b",
     re.IGNORECASE,
 )
+# Question words: they say what is asked, not what the answer sentence contains.
+QUESTION_WORDS = re.compile(
+    r"为什么|为何|什么样的?|什么|哪一?些|哪一?个|哪里|哪儿|哪一|哪|谁|多少|多久|几|何时|何地|何处|何|怎么样|怎么|怎样|如何|是否|吗|呢|"
+    r"\b(?:what|which|who|whom|whose|why|how|when|where)\b|[？?]",
+    re.IGNORECASE,
+)
 # Lookarounds, not \b: in "Bang和Chung" the CJK characters count as word characters.
 _NAME = re.compile(r"(?<![A-Za-z])[A-Z][a-zà-ÿ]+(?![A-Za-z])|(?<!\d)(?:19|20)\d\d(?!\d)")
 
@@ -19,6 +25,11 @@ _NAME = re.compile(r"(?<![A-Za-z])[A-Z][a-zà-ÿ]+(?![A-Za-z])|(?<!\d)(?:19|20)\
 def is_english(text: str) -> bool:
     """True when Latin letters outnumber CJK characters: ``"Why did Bang differ?"`` -> True."""
     return len(_LATIN.findall(text)) > 2 * len(_CJK.findall(text))
+
+
+def question_focus(question: str) -> str:
+    """The question without its question words: ``"黄鳍紫鱼是什么颜色？"`` -> ``"黄鳍紫鱼是 颜色 "``."""
+    return QUESTION_WORDS.sub(" ", question)
 
 
 def asks_for_several(question: str) -> bool:

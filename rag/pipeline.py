@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from rag import index as index_mod
 from rag import segment, store
-from rag.abstention import AbstentionRule, load_rule
+from rag import short_answer
+from rag.answer_models import AnswerModels, load_answer_models
 from rag.config import Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
@@ -21,13 +22,15 @@ from rag.generative import ChatAnswerer
 from rag.language import is_english
 from rag.retriever import Retrieval, retrieve
 from rag.rewrite import follow_up_context
-from rag.schema import Answer, Citation, Passage
+from rag.schema import Answer, Citation, Passage, ShortAnswer
 
 log = logging.getLogger(__name__)
 
 NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"
 NO_ANSWER_EN = "The documents do not answer this question."
-ENGLISH_LEAD = "The review (in Chinese) says: "
+ENGLISH_LEAD = "The documents (in Chinese) say: "
+# Between the short answer and the quoted passages that support it.
+SHORT_ANSWER_SEPARATOR = "——"
 _SPACES = re.compile(r"\s*\n\s*")
 
 
@@ -74,17 +77,17 @@ def _merged(first: Retrieval, then: Retrieval, k: int) -> Retrieval:
     """``first``'s hits, then ``then``'s that are new, cut to ``k``."""
     seen = {h.chunk for h in first.hits}
     hits = first.hits + [h for h in then.hits if h.chunk not in seen]
-    return Retrieval(then.query, then.query_vector, hits[:k])
+    return Retrieval(then.query, then.query_vector, hits[:k], then.clarity)
 
 
 @dataclass
 class Pipeline:
-    """Everything needed to answer: settings, the loaded index, the embedder and the abstention rule."""
+    """Everything needed to answer: settings, the loaded index, the embedder and the fitted answer models."""
 
     settings: Settings
     index: index_mod.Index
     embedder: Embedder
-    rule: AbstentionRule
+    models: AnswerModels
     generator: ChatAnswerer | None = None  # set when an OpenAI-compatible endpoint is configured
 
     @classmethod
@@ -95,7 +98,7 @@ class Pipeline:
         embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
         segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         generator = ChatAnswerer(settings) if settings.generative else None
-        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_rule(), generator)
+        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_answer_models(), generator)
 
     def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
         """Fused BM25 + dense hits for a query."""
@@ -126,20 +129,11 @@ class Pipeline:
         question = check_question(question, self.settings)
         history = check_history(history or [])
         t0 = time.perf_counter()
-        context = follow_up_context(question, history)
-        query = f"{context} {question}" if context else question
-        retrieval = self.retrieve(query, top_k)
-        answer_from = retrieval
-        if context:
-            # A follow-up is answered from the passages about the earlier subject: "随访了多久？"
-            # must not drift to another trial that happens to use the word 随访.
-            subject = self.retrieve(context, SUBJECT_CHUNKS)
-            answer_from = Retrieval(query, retrieval.query_vector, subject.hits)
-            retrieval = _merged(subject, retrieval, top_k or self.settings.top_k)
+        query, retrieval, answer_from = self.prepare(question, history, top_k)
         t1 = time.perf_counter()
         s = self.settings
         selection = select(
-            self.index, answer_from, query, s.max_answer_sentences,
+            self.index, answer_from, query, s.max_answer_sentences, self.models.ranker,
             s.several_passage_ratio, s.second_passage_ratio, s.neighbour_expansion,
         )
         if self.generator is not None:
@@ -152,20 +146,48 @@ class Pipeline:
         answer.timings_ms = {"retrieve": round((t1 - t0) * 1000, 2), "answer": round((t2 - t1) * 1000, 2)}
         return answer, retrieval, selection
 
+    def prepare(self, question: str, history: list[dict], top_k: int | None = None) -> tuple[str, Retrieval, Retrieval]:
+        """The retrieval query, what it retrieves, and the retrieval the answer is chosen from.
+
+        A follow-up is answered from the passages about the earlier subject: "随访了多久？"
+        must not drift to another trial that happens to use the word 随访.
+        """
+        context = follow_up_context(question, history)
+        query = f"{context} {question}" if context else question
+        retrieval = self.retrieve(query, top_k)
+        if not context:
+            return query, retrieval, retrieval
+        subject = self.retrieve(context, SUBJECT_CHUNKS)
+        answer_from = Retrieval(query, retrieval.query_vector, subject.hits, retrieval.clarity)
+        return query, _merged(subject, retrieval, top_k or self.settings.top_k), answer_from
+
     def compose(self, question: str, selection: Selection) -> Answer:
         """Turn chosen passages into the answer text and its citations (or an abstention)."""
         english = is_english(question)
-        if not selection.passages or not self.rule.answerable(selection.features):
+        if not selection.passages or not self.models.rule.answerable(selection.features):
             return Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
         citations = [self.citation(n, p.first, p.last, p.score) for n, p in enumerate(selection.passages, start=1)]
+        short = self.short_answer(question, selection.passages[0].best)
         body = "".join(f"{_SPACES.sub(' ', c.text)}[{c.n}]" for c in citations)
-        return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True, citations=citations)
+        if short is not None and short.text != citations[0].text:
+            body = f"{short.text}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first
+        return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True,
+                      citations=citations, short_answer=short)
+
+    def short_answer(self, question: str, sid: int) -> ShortAnswer | None:
+        """The words of sentence ``sid`` that answer the question, as an exact span, or None."""
+        sentence = self.index.sentences[sid]
+        span = short_answer.choose(question, self.index.sentence_text(sid), self.models.chooser)
+        if span is None:
+            return None
+        start, end = sentence.start + span[0], sentence.start + span[1]
+        return ShortAnswer(text=self.index.text(sentence.doc_id, start, end), doc_id=sentence.doc_id, start=start, end=end)
 
     def generate(self, question: str, retrieval: Retrieval, selection: Selection) -> Answer:
         """Ask the configured chat model to answer from the numbered retrieved passages."""
         english = is_english(question)
         abstain = Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
-        if not selection.passages or not self.rule.answerable(selection.features):
+        if not selection.passages or not self.models.rule.answerable(selection.features):
             return abstain  # no model call when retrieval found nothing that answers
         hits = retrieval.hits
         generated = self.generator.answer(

@@ -38,6 +38,9 @@ class Retrieval:
     query: str
     query_vector: np.ndarray
     hits: list[ChunkHit]
+    # How far the best dense score stands above the mean of the CANDIDATE_DEPTH best: a question
+    # the documents are about singles some passages out; an off-topic one finds all alike.
+    clarity: float = 0.0
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -104,7 +107,9 @@ def retrieve(
         )
         for c in ranked
     ]
-    return Retrieval(query, qv, hits)
+    found = dense_scores[dense_ids >= 0]
+    clarity = float(found[0] - found.mean()) if len(found) else 0.0
+    return Retrieval(query, qv, hits, clarity)
 
 
 def to_document(index: Index, hit: ChunkHit) -> LCDocument:

@@ -23,6 +23,15 @@ class Citation(Span):
     n: int
 
 
+class ShortAnswer(BaseModel):
+    """The few words that answer the question: an exact span inside the first citation."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+
+
 class Answer(BaseModel):
     """A short answer whose sentences carry [n] markers pointing into ``citations``."""
 
@@ -30,6 +39,8 @@ class Answer(BaseModel):
     answer: str
     answerable: bool
     citations: list[Citation] = Field(default_factory=list)
+    # Null where no short span answers (a why or a list question): never a guess.
+    short_answer: ShortAnswer | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     # The query actually searched, when a follow-up was rewritten with the conversation.
     retrieval_query: str | None = None

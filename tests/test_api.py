@@ -184,7 +184,7 @@ NEW_TEXT = "研究者在一项虚构的试验中发现，蓝藻提取物使果�
 def doc_env(real_pipeline, tmp_path):
     """Settings over a copy of the corpus, with an index built from it (vectors reused)."""
     settings, built = private_corpus(real_pipeline, tmp_path)
-    return settings, Pipeline(settings, built, real_pipeline.embedder, real_pipeline.rule)
+    return settings, Pipeline(settings, built, real_pipeline.embedder, real_pipeline.models)
 
 
 def _doc_ids_in_results(client, claim):
@@ -245,7 +245,7 @@ def test_api_bad_uploads_are_refused_and_nothing_is_written(doc_env, name, conte
 def test_api_oversized_upload_is_413(doc_env):
     settings, pipeline = doc_env
     small = settings.model_copy(update={"max_upload_bytes": 1000})
-    with ServerThread(create_app(assistant=Assistant(Pipeline(small, pipeline.index, pipeline.embedder, pipeline.rule)))) as s, \
+    with ServerThread(create_app(assistant=Assistant(Pipeline(small, pipeline.index, pipeline.embedder, pipeline.models)))) as s, \
             httpx.Client(base_url=s.base_url, timeout=60) as c:
         response = c.post("/documents", files={"file": ("big.txt", ("长" * 2000).encode(), "text/plain")})
         assert response.status_code == 413
@@ -262,7 +262,7 @@ def test_api_delete_with_escaping_id_is_refused(doc_env):
 
 def test_api_auth_required_everywhere_but_health(real_pipeline):
     settings = real_pipeline.settings.model_copy(update={"api_key": "s3cret-key"})
-    pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.rule)
+    pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models)
     with ServerThread(create_app(assistant=Assistant(pipeline))) as s, httpx.Client(base_url=s.base_url, timeout=60) as c:
         assert c.get("/health").status_code == 200 and c.get("/health").json()["auth_required"] is True
         for method, path, kw in [("post", "/ask", {"json": {"question": "Kim等人纳入几例患者？"}}),

@@ -46,7 +46,7 @@ def test_gate_run_is_deterministic(real_pipeline, gold_run):
 def test_gate_fails_loudly_on_a_worse_pipeline(real_pipeline, gold_run):
     items, _, _ = gold_run
     worse_settings = real_pipeline.settings.model_copy(update={"top_k": 1, "bm25_weight": 0.0})
-    worse = Pipeline(worse_settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.rule)
+    worse = Pipeline(worse_settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models)
     results = run(worse, items)
     verdict = gate.compare(gate.load_baseline(BASELINE), summarize(results), results, gate.fingerprint(worse_settings, real_pipeline.index, GOLD))
     assert not verdict.passed

@@ -19,7 +19,7 @@ EXAMPLES_PER_OPERATION = 40
 def fuzz_app(real_pipeline, tmp_path_factory):
     """The real app over a private corpus copy (fuzzed uploads and deletes touch only the copy)."""
     s, built = private_corpus(real_pipeline, tmp_path_factory.mktemp("fuzz"), max_upload_bytes=20_000)
-    return create_app(assistant=Assistant(Pipeline(s, built, real_pipeline.embedder, real_pipeline.rule)))
+    return create_app(assistant=Assistant(Pipeline(s, built, real_pipeline.embedder, real_pipeline.models)))
 
 
 def test_fuzz_api_never_answers_with_a_server_error(fuzz_app):

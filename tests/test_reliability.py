@@ -137,7 +137,7 @@ def test_unwritable_index_folder_is_a_one_line_cli_error(private, tmp_path):
 
 
 def test_failed_upload_rebuild_restores_the_corpus(private, real_pipeline, monkeypatch):
-    pipeline = Pipeline(private, index_mod.load(private.index_dir), real_pipeline.embedder, real_pipeline.rule)
+    pipeline = Pipeline(private, index_mod.load(private.index_dir), real_pipeline.embedder, real_pipeline.models)
     assistant = Assistant(pipeline)
 
     def broken_save(*args, **kwargs):
