@@ -47,6 +47,7 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "citations": citations, "answerable": answer.answerable,
+            "short_answer": answer.short_answer.model_dump() if answer.short_answer else None,
         }
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:

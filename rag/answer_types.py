@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 # A number: Arabic with separators, exponents and ranges, or Chinese numerals.
-_NUM = r"(?:\d[\d.,，×⁰¹²³⁴⁵⁶⁷⁸⁹^–\-~～/]*\d|\d|[一二两三四五六七八九十百千万亿]+)"
+_NUM = r"(?:\d[\d.,，×⁰¹²³⁴⁵⁶⁷⁸⁹^–\-~～/]*[\d⁰¹²³⁴⁵⁶⁷⁸⁹]|\d|[一二两三四五六七八九十百千万亿]+)"
 _APPROX = r"(?:约|近|超过|逾|达|共|合计|大约|至少|最多)?"
 _LENGTH_UNITS = r"(?:千米|公里|米|厘米|毫米|公分|公尺|英尺|英寸|英里|吋|呎|海里|光年|里|km|cm|mm|m\b|平方公里|平方米|平方英里|亩|公顷|吨|公斤|千克|克|磅|kg)"
 _TIME_UNITS = r"(?:个)?(?:天|日|周|星期|月|年|小时|分钟|秒|世纪|days?|weeks?|months?|years?|hours?)"
@@ -36,7 +36,8 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType(
         "dose",
         re.compile(r"剂量|多少个?(细胞|MSCs?|颗粒|外泌体)|\bdose|\bdosage|how many cells", re.I),
-        re.compile(_NUM + r"\s*(?:万|亿)?\s*(?:个)?(?:细胞|颗粒)|" + _NUM + r"\s*(?:mL|ml|mg|μg|ug)|/公斤|/kg|剂量组", re.I),
+        re.compile(_NUM + r"\s*(?:万|亿)?\s*(?:个)?(?:细胞|颗粒)(?:\s*/\s*(?:公斤|kg|mL|ml)(?:体重)?)?|"
+                   + _NUM + r"\s*(?:mL|ml|mg|μg|ug)(?:\s*/\s*(?:公斤|kg))?|/公斤|/kg|剂量组", re.I),
     ),
     AnswerType(
         "duration",
@@ -67,13 +68,29 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     ),
     AnswerType(
         "when",
-        re.compile(r"哪一?年|何年|什么时候|何时|什么时间|哪一?天|几月|几号|哪个朝代|什么年代|哪个世纪|什么时期|\bwhen\b|what year", re.I),
+        re.compile(r"哪一?年|何年|什么时候|何时|什么时间|哪一?天|几月|几号|第几(天|周|个月|年)|哪个朝代|什么年代|哪个世纪|什么时期|\bwhen\b|what year", re.I),
         re.compile(
-            r"(?:公元前?)?\d{1,4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|世纪|年代|元年|[一二三四五六七八九十]+年|"
+            r"(?:公元前?)?\d{1,4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|世纪|年代|元年|[一二三四五六七八九十]+年|第\s*" + _NUM + r"\s*(?:天|日|周|个月|年)|"
             + _NUM + r"\s*" + _TIME_UNITS + r"\s*(?:后|前|内|以后|以前|之后|之前|期间)|(?:后|前)\s*" + _NUM + r"\s*" + _TIME_UNITS
             + r"|时期|时代|期间|初期|末期|早期|晚期|\b(?:19|20)\d\d\b",
             re.I,
         ),
+    ),
+    AnswerType(
+        "age",
+        re.compile(r"多大年纪|多少岁|几岁|年龄|多大岁数|how old|\bage\b", re.I),
+        re.compile(_NUM + r"\s*(?:岁|周岁|years? old)|年龄为?\s*" + _NUM, re.I),
+    ),
+    AnswerType(
+        "temperature",
+        re.compile(r"多少度|几度|温度|摄氏|\btemperature\b", re.I),
+        re.compile(r"[-−零下]*\s*" + _NUM + r"\s*(?:℃|°C|°F|度|摄氏度)", re.I),
+    ),
+    AnswerType(
+        "organisation",
+        re.compile(r"哪家|哪所|哪个(医院|大学|学校|公司|机构|组织|单位|团队|实验室)|什么(医院|大学|机构|组织|公司)|谁资助|资助方|\bwhich (hospital|university|company|institution)", re.I),
+        re.compile(r"[\u4e00-\u9fff]{1,12}(?:医院|大学|学院|学校|公司|集团|中心|研究所|研究院|机构|协会|基金会|委员会|实验室|银行|政府|部)|"
+                   r"\b(?:University|Hospital|Institute|College|Foundation|Inc|Ltd|Corporation)\b"),
     ),
     AnswerType(
         "place",

@@ -13,6 +13,12 @@ from rag.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
 SUPPORTED_SUFFIXES = (".txt", ".md")
 _LINE = re.compile(r"[^\n]*")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+BODY, REFERENCE = "body", "reference"
+# A heading that opens a reference list, and lines that are references or captions wherever they stand.
+_REFERENCES_HEADING = re.compile(r"^(参考文献|参考资料|引用文献|文献|references?|bibliography|works cited)\s*[:：]?$", re.I)
+_REFERENCE_LINE = re.compile(
+    r"doi\.org/|\bdoi\s*[:：]|https?://|^\s*\[\d{1,3}\]\s|^\s*(图|表)\s*\d|^\s*(figure|fig\.|table)\s*\d", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,10 @@ class Sentence:
     end: int
     section: str
     citable: bool = True
+    # "body", or "reference" for reference-list entries, DOI/URL lines, figure and table captions
+    # and titles of cited works: indexed (a writer may look for them) but quoted in an answer only
+    # when the question asks for a reference.
+    role: str = "body"
 
 
 @dataclass(frozen=True)
@@ -90,13 +100,28 @@ def load_document(doc_id: str, text: str, rules: StructureRules) -> Document:
             continue
         if tail and citable and tail.search(line.group()):
             citable = False  # the reposting site's tail: kept, never cited
-        if _is_heading(content, rules) and not (caption and caption.search(content)):
+        is_caption = bool(caption and caption.search(content))
+        if _is_heading(content, rules) and not is_caption:
             section = _MD_HEADING.sub("", content)
             continue
+        role = line_role(content, section, is_caption)
         for start, end in split_spans(text, line.start(), line.end()):
-            sentences.append(Sentence(doc_id, start, end, section, citable))
+            sentences.append(Sentence(doc_id, start, end, section, citable, role))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Document(doc_id, text, digest, tuple(sentences))
+
+
+def line_role(line: str, section: str, is_caption: bool) -> str:
+    """``"reference"`` for a line of a reference list, a DOI or URL line, a figure or table caption, or a
+    cited work's title (a caption line with no sentence end); ``"body"`` otherwise.
+
+    ``"[1] Akhmetzyanova, E. … https://doi.org/…"`` -> reference; ``"图1:…示意图。"`` -> reference.
+    """
+    if _REFERENCES_HEADING.match(section.strip()) or _REFERENCE_LINE.search(line):
+        return REFERENCE
+    if is_caption and line[-1] not in CJK_ENDERS | ASCII_ENDERS:
+        return REFERENCE
+    return BODY
 
 
 def load_corpus(corpus_dir: Path, rules: StructureRules) -> list[Document]:

@@ -29,6 +29,7 @@ from rag.cmrc import SpanItem
 from rag.evaluation import GoldItem, overlaps_enough, quote_spans
 from rag.extractive import _candidates
 from rag.halves import FIT, HELD, half_of
+from rag.language import asks_for_reference
 from rag.span_eval import char_f1
 
 # Where the package keeps its fitted models (``rag/data``).
@@ -86,7 +87,7 @@ def ranking_rows(pipeline, questions: list[Question], suite: str) -> list[tuple[
     rows = []
     for q in questions:
         query, _, answer_from = pipeline.prepare(q.text, q.history)
-        candidates = _candidates(pipeline.index, answer_from)
+        candidates = _candidates(pipeline.index, answer_from, with_references=asks_for_reference(query))
         if not candidates:
             continue
         dense = pipeline.index.sentence_vectors[candidates] @ answer_from.query_vector

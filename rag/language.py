@@ -27,6 +27,26 @@ def is_english(text: str) -> bool:
     return len(_LATIN.findall(text)) > 2 * len(_CJK.findall(text))
 
 
+_ASKS_REFERENCE = re.compile(
+    r"参考文献|参考资料|文献|出处|引用|引文|DOI|原文|期刊|发表在|图\s*\d|表\s*\d|"
+    r"\breferences?\b|\bcitations?\b|\bcite\b|\bsource\b|\bbibliograph|\bjournal\b|\bfigure\b",
+    re.IGNORECASE,
+)
+_ASKS_REASON = re.compile(r"为什么|为何|原因|何以|怎么会|为啥|\bwhy\b|\breasons?\b", re.IGNORECASE)
+# Words that give a reason or a cause in an answer sentence.
+REASON_CUES = re.compile(r"因为|由于|原因|源于|归因|因此|所以|导致|造成|为了|因而|故而|以致|在于|because|due to|owing to|caused", re.I)
+
+
+def asks_for_reference(question: str) -> bool:
+    """Whether the question asks about the documents' references or figures: ``"这篇综述的参考文献是哪篇？"`` -> True."""
+    return bool(_ASKS_REFERENCE.search(question))
+
+
+def asks_for_reason(question: str) -> bool:
+    """Whether the question asks why: ``"为什么Bang和Chung的研究结论不一致？"`` -> True."""
+    return bool(_ASKS_REASON.search(question))
+
+
 def question_focus(question: str) -> str:
     """The question without its question words: ``"黄鳍紫鱼是什么颜色？"`` -> ``"黄鳍紫鱼是 颜色 "``."""
     return QUESTION_WORDS.sub(" ", question)

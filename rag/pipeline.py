@@ -32,6 +32,13 @@ ENGLISH_LEAD = "The documents (in Chinese) say: "
 # Between the short answer and the quoted passages that support it.
 SHORT_ANSWER_SEPARATOR = "——"
 _SPACES = re.compile(r"\s*\n\s*")
+_BRACKETED_NUMBER = re.compile(r"\[(\d{1,3})\]")
+
+
+def _as_quoted(text: str) -> str:
+    """A passage as quoted in the answer text: one line, and its own "[1]" (a reference number in
+    the source) in full-width brackets so it is not read as a citation marker."""
+    return _BRACKETED_NUMBER.sub(r"［\1］", _SPACES.sub(" ", text))
 
 
 def rebuild_reasons(settings: Settings) -> list[str]:
@@ -167,20 +174,22 @@ class Pipeline:
         if not selection.passages or not self.models.rule.answerable(selection.features):
             return Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
         citations = [self.citation(n, p.first, p.last, p.score) for n, p in enumerate(selection.passages, start=1)]
-        short = self.short_answer(question, selection.passages[0].best)
-        body = "".join(f"{_SPACES.sub(' ', c.text)}[{c.n}]" for c in citations)
+        first = selection.passages[0]
+        short = self.short_answer(question, list(range(first.first, first.last + 1)))
+        body = "".join(f"{_as_quoted(c.text)}[{c.n}]" for c in citations)
         if short is not None and short.text != citations[0].text:
-            body = f"{short.text}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first
+            body = f"{_as_quoted(short.text)}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first
         return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True,
                       citations=citations, short_answer=short)
 
-    def short_answer(self, question: str, sid: int) -> ShortAnswer | None:
-        """The words of sentence ``sid`` that answer the question, as an exact span, or None."""
-        sentence = self.index.sentences[sid]
-        span = short_answer.choose(question, self.index.sentence_text(sid), self.models.chooser)
-        if span is None:
+    def short_answer(self, question: str, sentence_ids: list[int]) -> ShortAnswer | None:
+        """The words of these sentences (the first citation's) that answer the question, as an exact span, or None."""
+        found = short_answer.choose(question, [self.index.sentence_text(i) for i in sentence_ids], self.models.chooser)
+        if found is None:
             return None
-        start, end = sentence.start + span[0], sentence.start + span[1]
+        n, a, b = found
+        sentence = self.index.sentences[sentence_ids[n]]
+        start, end = sentence.start + a, sentence.start + b
         return ShortAnswer(text=self.index.text(sentence.doc_id, start, end), doc_id=sentence.doc_id, start=start, end=end)
 
     def generate(self, question: str, retrieval: Retrieval, selection: Selection) -> Answer:

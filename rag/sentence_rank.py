@@ -26,7 +26,7 @@ import numpy as np
 
 from rag.answer_types import asked_types, holds_type
 from rag.index import Index
-from rag.language import question_focus
+from rag.language import REASON_CUES, asks_for_reason, named_entities, question_focus
 from rag.retriever import Retrieval
 from rag.segment import content_terms, search_terms
 
@@ -41,6 +41,9 @@ FEATURES = (
     "lead",  # the first sentence of its section
     "type_missing",  # the question asks for a kind of value the sentence lacks
     "length",  # log of the sentence's length
+    "reason",  # a why-question, and the sentence gives a reason ("由于…", "差异可能源于…")
+    "names_asked",  # the sentence names a study, person or year the question names
+    "names_other",  # the question names some, and the sentence names another instead
 )
 # Rank-fusion constant for the candidate-relative ranks above (small lists, so small k).
 RANK_K = 5
@@ -151,6 +154,8 @@ def features(index: Index, retrieval: Retrieval, question: str, candidates: list
     focus = question_focus(question)
     q_terms, q_bigrams = set(content_terms(focus)), set(char_bigrams(focus))
     kinds = asked_types(question)
+    why = asks_for_reason(question)
+    asked_names = {n.lower() for n in named_entities(question)}
     chunk_rank, scope_rank = _retrieval_ranks(index, retrieval)
     dense_rank = _ranks(dense)
     bm25_rank = _ranks(lexical)
@@ -171,8 +176,19 @@ def features(index: Index, retrieval: Retrieval, question: str, candidates: list
             float(sid == scope.sentence_ids[0]),
             float(any(not holds_type(text, kind) for kind in kinds)),
             math.log1p(len(text)),
+            float(why and bool(REASON_CUES.search(text))),
+            *_name_match(asked_names, text),
         ])
     return np.array(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
+
+
+def _name_match(asked: set[str], text: str) -> tuple[float, float]:
+    """(names one the question names, names only others) for a sentence; (0, 0) when the question names none."""
+    if not asked:
+        return 0.0, 0.0
+    named = {n.lower() for n in named_entities(text)}
+    same = bool(named & asked)
+    return float(same), float(bool(named) and not same)
 
 
 def _retrieval_ranks(index: Index, retrieval: Retrieval) -> tuple[dict[int, int], dict[tuple[str, str], int]]:

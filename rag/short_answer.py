@@ -33,6 +33,7 @@ from rag.sentence_rank import char_bigrams
 _CLAUSE_MARK = re.compile(r"[，,；;：:。！？!?]")
 _TRIM = "，,；;：:。！？!?、 \u3000\t"
 _TITLE = re.compile(r"《[^》]{1,40}》|「[^」]{1,40}」|“[^”]{1,40}”|『[^』]{1,40}』")
+_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]")
 _GENERIC_VALUE = re.compile(r"\d[\d.,，:：×%％~～\-–]*\d?\S{0,2}")
 # Questions whose answer is a reason, a way or a list: the sentence answers, not a span.
 _NO_SHORT = re.compile(r"为什么|为何|原因|怎么会|如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|\bwhy\b|\bhow\b", re.I)
@@ -180,11 +181,21 @@ def _trimmed(sentence: str, spans: list[Span]) -> list[Span]:
     return out
 
 
+_PAIRS = ("（）", "()", "《》", "「」", "“”", "『』", "[]", "【】")
+
+
+def balanced(text: str) -> bool:
+    """Whether every bracket and quote opened in ``text`` is closed in it: ``"MSCs(1×10⁸个"`` -> False."""
+    return all(text.count(a) == text.count(b) for a, b in _PAIRS)
+
+
 def _distinct(spans: list[Span], question: str, sentence: str) -> list[Span]:
-    """Each span once (its first kind wins), leaving out values the question itself states."""
+    """Each span once (its first kind wins), leaving out values the question itself states and
+    spans that cut a bracket or quotation in half."""
     seen, out = set(), []
     for s in spans:
-        if (s.start, s.end) in seen or (s.kind == "value" and sentence[s.start:s.end] in question):
+        text = sentence[s.start:s.end]
+        if (s.start, s.end) in seen or (s.kind == "value" and text in question) or not balanced(text):
             continue
         seen.add((s.start, s.end))
         out.append(s)
@@ -218,14 +229,28 @@ def features(question: str, sentence: str, spans: list[Span], gap: tuple[int, in
     return np.array(rows, dtype=np.float64).reshape(len(spans), len(feature_names()))
 
 
-def choose(question: str, sentence: str, chooser: Chooser) -> tuple[int, int] | None:
-    """The short answer's span within ``sentence``, or None when no short span answers."""
+def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, int, int] | None:
+    """The short answer as (sentence number, start, end) among ``sentences`` (those of the first
+    citation), or None when no short span answers."""
     if not wants_short_answer(question):
         return None
-    spans, gap = candidates(question, sentence)
-    if not spans:
+    asked = [value_pattern(kind) for kind in asked_types(question)]
+    best: tuple[float, int, Span] | None = None
+    for n, sentence in enumerate(sentences):
+        spans, gap = candidates(question, sentence)
+        typed = [s for s in spans if s.kind == "value" and any(p.search(sentence[s.start:s.end]) for p in asked)
+                 and _NUMBER.search(sentence[s.start:s.end])]
+        if typed and (best is None or best[2].kind != "value"):
+            best = None  # a value of the asked kind ("9例" for 几例) beats any clause
+        elif not typed and best is not None and best[2].kind == "value":
+            continue
+        spans = typed or spans
+        if not spans:
+            continue
+        scores = features(question, sentence, spans, gap) @ chooser.weights
+        k = int(np.argmax(scores))
+        if best is None or scores[k] > best[0]:
+            best = (float(scores[k]), n, spans[k])
+    if best is None or best[2].end - best[2].start > MAX_SHORT_CHARS:
         return None
-    best = spans[int(np.argmax(features(question, sentence, spans, gap) @ chooser.weights))]
-    if best.end - best.start > MAX_SHORT_CHARS:
-        return None
-    return best.start, best.end
+    return best[1], best[2].start, best[2].end
