@@ -143,7 +143,8 @@ def load_baseline(path: Path) -> dict:
 
 def save_baseline(path: Path, summary: dict, results: list[dict], fp: dict) -> None:
     """Write the baseline: fingerprint, summary and per-question results (latencies left out)."""
-    rows = [{k: v for k, v in r.items() if k not in ("timings_ms", "features")} for r in results]
+    # Answers and latencies stay in the reports: the gate compares scores, and a baseline stays small.
+    rows = [{k: v for k, v in r.items() if k not in ("timings_ms", "features", "answer")} for r in results]
     data = {"fingerprint": fp, "summary": _without_latency(summary), "results": rows}
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

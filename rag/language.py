@@ -14,7 +14,8 @@ _COMPARE = re.compile(
 )
 # Question words: they say what is asked, not what the answer sentence contains.
 QUESTION_WORDS = re.compile(
-    r"为什么|为何|什么样的?|什么|哪一?些|哪一?个|哪里|哪儿|哪一|哪|谁|多少|多久|几|何时|何地|何处|何|怎么样|怎么|怎样|如何|是否|吗|呢|"
+    r"为什么(?!\W*$)|为何(?!\W*$)|什么时候|什么地方|什么时间|什么样的?|什么|哪一?些|哪一?个|哪里|哪儿|哪一|哪|谁|多少|多久|几|"
+    r"何时|何地|何处|何|怎么样|怎么|怎样|如何|是否|吗|呢|"
     r"\b(?:what|which|who|whom|whose|why|how|when|where)\b|[？?]",
     re.IGNORECASE,
 )
@@ -32,7 +33,8 @@ _ASKS_REFERENCE = re.compile(
     r"\breferences?\b|\bcitations?\b|\bcite\b|\bsource\b|\bbibliograph|\bjournal\b|\bfigure\b",
     re.IGNORECASE,
 )
-_ASKS_REASON = re.compile(r"为什么|为何|原因|何以|怎么会|为啥|\bwhy\b|\breasons?\b", re.IGNORECASE)
+# "为什么" ending a question ("生命数耗完即算为什么？") is "为 + 什么" (counts as what), not "why".
+_ASKS_REASON = re.compile(r"为什么(?!\W*$)|为何(?!\W*$)|原因|何以|怎么会|为啥|\bwhy\b|\breasons?\b", re.IGNORECASE)
 # Words that give a reason or a cause in an answer sentence.
 REASON_CUES = re.compile(r"因为|由于|原因|源于|归因|因此|所以|导致|造成|为了|因而|故而|以致|在于|because|due to|owing to|caused", re.I)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answer_types import asked_types, value_pattern
-from rag.language import QUESTION_WORDS, asks_for_several
+from rag.language import QUESTION_WORDS, asks_for_reason, asks_for_several
 from rag.sentence_rank import char_bigrams
 
 # Clause ends inside a sentence, and the marks a span is trimmed of.
@@ -36,7 +36,7 @@ _TITLE = re.compile(r"《[^》]{1,40}》|「[^」]{1,40}」|“[^”]{1,40}”|�
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]")
 _GENERIC_VALUE = re.compile(r"\d[\d.,，:：×%％~～\-–]*\d?\S{0,2}")
 # Questions whose answer is a reason, a way or a list: the sentence answers, not a span.
-_NO_SHORT = re.compile(r"为什么|为何|原因|怎么会|如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|\bwhy\b|\bhow\b", re.I)
+_NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|\bhow\b(?!\s+(?:many|much|long|old|far|often|tall|big|high))", re.I)
 # The question-word form decides which kinds of span fit (one-hot in the features).
 QUESTION_FORMS = ("value", "who", "what", "other")
 SPAN_KINDS = ("sentence", "clause", "run", "gap", "value", "title")
@@ -79,7 +79,7 @@ def load_chooser(path: Path | None = None) -> Chooser:
 
 def wants_short_answer(question: str) -> bool:
     """False for why, how and list questions: ``"为什么…？"`` -> False, ``"全长多少？"`` -> True."""
-    return not (_NO_SHORT.search(question) or asks_for_several(question))
+    return not (_NO_SHORT.search(question) or asks_for_reason(question) or asks_for_several(question))
 
 
 def question_form(question: str) -> str:
@@ -238,7 +238,7 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
     best: tuple[float, int, Span] | None = None
     for n, sentence in enumerate(sentences):
         spans, gap = candidates(question, sentence)
-        typed = [s for s in spans if s.kind == "value" and any(p.search(sentence[s.start:s.end]) for p in asked)
+        typed = [s for s in spans if s.kind == "value" and any(p.fullmatch(sentence[s.start:s.end]) for p in asked)
                  and _NUMBER.search(sentence[s.start:s.end])]
         if typed and (best is None or best[2].kind != "value"):
             best = None  # a value of the asked kind ("9例" for 几例) beats any clause

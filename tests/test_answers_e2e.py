@@ -76,7 +76,7 @@ def test_answer_single_fact_is_short_and_cited(real_pipeline):
 def test_answer_english_question_gets_chinese_passages_framed_in_english(real_pipeline):
     answer = real_pipeline.ask("How many patients did Levy et al. treat in their 2019 trial?")
     assert answer.answerable
-    assert answer.answer.startswith("The review (in Chinese) says:")
+    assert answer.answer.startswith("The documents (in Chinese) say:")
     _check_citations(real_pipeline, answer)
     assert any("36例慢性卒中患者" in c.text for c in answer.citations)
 

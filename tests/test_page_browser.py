@@ -356,3 +356,18 @@ def test_phone_width_has_no_horizontal_scroll(base_url, open_page):
     overflow = chat.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     assert chat.page.locator("#send").is_visible() and chat.page.locator("#reset").is_visible()
+
+
+def test_short_answer_leads_and_is_marked_in_its_quote(base_url, open_page):
+    chat = open_page(base_url, viewport={"width": 1100, "height": 900})
+    answer = chat.ask("Kim等人的试验纳入了几例患者？")
+    lead = answer.locator(".answer mark.short")
+    assert lead.count() == 1 and lead.inner_text() == "9例"
+    answer.locator(".cite").first.click()
+    detail = answer.locator(".citation-detail")
+    detail.wait_for(state="visible")
+    marked = detail.locator(".quote mark.short")
+    assert marked.count() == 1 and marked.inner_text() == "9例"
+    quote = detail.locator(".quote").inner_text()
+    assert quote in REVIEW_TEXT and "研究共纳入9例患者" in quote
+    assert chat.errors == []

@@ -1,0 +1,69 @@
+"""Answer types: which kind of value a question asks for, and whether a text holds one (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer_types import asked_types, holds_type, missing_types, value_pattern
+
+
+@pytest.mark.parametrize("question,kinds", [
+    ("东关街全长多少？", {"measure"}),
+    ("这座塔有多高？", {"measure"}),
+    ("东关街有多长？", {"measure"}),
+    ("随访了多长时间？", {"duration"}),
+    ("该银行成立于哪一年？", {"when"}),
+    ("四加亭位于什么地方？", {"place"}),
+    ("卡塞雷斯的人口有多少？", {"count"}),
+    ("多少人参加了比赛？", {"count"}),
+    ("Levy的剂量是多少？", {"dose"}),
+    ("马飚毕业于哪所大学？", {"organisation"}),
+    ("患者平均多少岁？", {"age"}),
+    ("应该在零下多少度保存？", {"temperature"}),
+    ("为什么Bang和Chung的结论不一致？", set()),
+])
+def test_asked_types_of_question(question, kinds):
+    assert set(asked_types(question)) == kinds
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("全长1,000米", "measure"),
+    ("约只有8公斤重", "measure"),
+    ("身高2米11", "measure"),
+    ("平均病程为卒中后4.2年", "duration"),
+    ("在1221年收复", "when"),
+    ("三个月后进行鞘内注射", "when"),
+    ("随访至第48周", "when"),
+    ("人口为150万", "count"),
+    ("2007年人口普查数据为91606人", "count"),
+    ("剂量最高达150万个细胞/公斤体重", "dose"),
+    ("1×10⁸个细胞", "dose"),
+    ("中央民族学院政治系毕业", "organisation"),
+    ("重庆武隆县仙女山镇", "place"),
+])
+def test_holds_type_accepts_right_answers(text, kind):
+    assert holds_type(text, kind)
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("2023年", "duration"),  # a calendar year is a date, not a duration
+    ("这是一个苹果", "when"),
+    ("疗法安全", "dose"),
+])
+def test_holds_type_rejects_texts_without_the_value(text, kind):
+    assert not holds_type(text, kind)
+
+
+def test_dose_value_spans_the_whole_dose_with_its_unit():
+    match = value_pattern("dose").search("剂量最高达150万个细胞/公斤体重")
+    assert match.group() == "150万个细胞/公斤体重"
+
+
+def test_missing_types_lists_asked_kinds_no_passage_holds():
+    assert missing_types("东关街有多长？", ["东关街是一条东西向街道。"]) == ["measure"]
+    assert missing_types("东关街有多长？", ["东关街全长1122米。"]) == []
+
+
+def test_unknown_type_is_a_value_error():
+    with pytest.raises(ValueError):
+        holds_type("1米", "colour")
