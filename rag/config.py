@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # Answers.
     max_answer_sentences: int = 4
     # A second passage joins a single-fact answer when it scores at least this share of the best.
-    second_passage_ratio: float = 0.8
+    second_passage_ratio: float = 0.15
     # Lists and comparisons take passages scoring at least this share of the best.
     several_passage_ratio: float = 0.0
     # Quote a sentence with the neighbour it leans on ("该研究…" with the sentence naming the study).

@@ -33,6 +33,7 @@ from rag.sentence_rank import char_bigrams
 _CLAUSE_MARK = re.compile(r"[，,；;：:。！？!?]")
 _TRIM = "，,；;：:。！？!?、 \u3000\t"
 _TITLE = re.compile(r"《[^》]{1,40}》|「[^」]{1,40}」|“[^”]{1,40}”|『[^』]{1,40}』")
+_BARE_NUMBER = re.compile(r"[\d.,，]+\s*[万亿]?|[一二两三四五六七八九十百千万亿]+")
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]")
 _GENERIC_VALUE = re.compile(r"\d[\d.,，:：×%％~～\-–]*\d?\S{0,2}")
 # Questions whose answer is a reason, a way or a list: the sentence answers, not a span.
@@ -244,6 +245,7 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
             best = None  # a value of the asked kind ("9例" for 几例) beats any clause
         elif not typed and best is not None and best[2].kind == "value":
             continue
+        typed = [s for s in typed if not _BARE_NUMBER.fullmatch(sentence[s.start:s.end])] or typed  # "36例" over "150万"
         spans = typed or spans
         if not spans:
             continue

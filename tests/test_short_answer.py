@@ -63,3 +63,10 @@ def test_choose_prefers_a_value_of_the_asked_kind_in_any_sentence():
 def test_choose_gives_nothing_for_a_why_question():
     uniform = Chooser(np.zeros(len(feature_names())))
     assert choose("为什么结论不一致？", ["差异源于病程不同。"], uniform) is None
+
+
+def test_choose_prefers_a_value_with_its_unit_over_a_bare_number():
+    uniform = Chooser(np.zeros(len(feature_names())))
+    sentence = "36例慢性卒中患者接受了输注(剂量最高达150万个细胞/公斤体重)。"
+    n, start, end = choose("How many patients were treated?", [sentence], uniform)
+    assert sentence[start:end] == "36例"
