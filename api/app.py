@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 
 from api import routes_ask, routes_documents, routes_openai
+from api.guard import RequestGuard
 from rag import documents as docs_mod
 from rag.config import Settings, get_settings
 from rag.errors import CorpusError, GenerationError, IndexError_, ModelError, QuestionError, RagError
@@ -21,8 +22,10 @@ from rag.service import Assistant, LastDocument
 
 log = logging.getLogger("api")
 STATIC = Path(__file__).parent / "static"
-# Bodies other than uploads are small JSON; anything far larger is refused before parsing.
+# Bodies other than uploads are small JSON; anything far larger is refused while it streams.
 MAX_JSON_BODY = 256_000
+# Room for the multipart framing around an upload of the largest allowed document.
+MULTIPART_OVERHEAD = 64_000
 
 # Library errors -> HTTP status; the message is the error's own one-line text.
 STATUS = [
@@ -74,17 +77,18 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    def body_limit(path: str) -> int:
+        if path == "/documents":
+            return app.state.assistant.settings.max_upload_bytes + MULTIPART_OVERHEAD
+        return MAX_JSON_BODY
+
+    # Added first, so it runs inside the logging middleware below: refusals are logged too.
+    app.add_middleware(RequestGuard, api_key=lambda: app.state.assistant.settings.api_key, body_limit=body_limit)
+
     @app.middleware("http")
-    async def limits_and_logs(request: Request, call_next):
+    async def log_requests(request: Request, call_next):
         start = time.perf_counter()
-        limit = MAX_JSON_BODY
-        if request.url.path == "/documents":
-            limit = app.state.assistant.settings.max_upload_bytes + 64_000  # multipart overhead
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         # Structured log line: no bodies, no headers, so no questions or keys in the logs.
         log.info(json.dumps({"method": request.method, "path": request.url.path, "status": response.status_code,
                              "ms": round((time.perf_counter() - start) * 1000, 1)}))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.guard import key_matches
 from rag.service import Assistant
 
 
@@ -16,13 +16,14 @@ def get_assistant(request: Request) -> Assistant:
 
 
 def require_key(request: Request) -> None:
-    """When an API key is configured, demand it as a Bearer token (compared in constant time)."""
+    """When an API key is configured, demand it as a Bearer token (compared in constant time).
+
+    ``api.guard.RequestGuard`` already refuses keyless requests before their body is read; this
+    dependency states the requirement on each route as well, so a route mounted outside the
+    guard (or the OpenAPI schema) cannot silently lose it.
+    """
     expected = request.app.state.assistant.settings.api_key
-    if not expected:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+    if expected and not key_matches(request.headers.get("authorization", ""), expected):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
 

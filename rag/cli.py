@@ -51,11 +51,14 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
 ) -> None:
     """Build the index (or rebuild it when the corpus, model or settings changed)."""
+    from rag import store
     from rag.embedder import load_embedder
     from rag.pipeline import rebuild, rebuild_reasons
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
     reasons = rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
+    if settings.index_dir.is_dir():
+        store.collect_garbage(settings.index_dir)  # what killed builds left behind
     if not reasons and not force:
         typer.echo(f"index is up to date: {settings.index_dir}", err=True)
         return

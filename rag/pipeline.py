@@ -65,7 +65,9 @@ def rebuild(settings: Settings, embedder: Embedder, progress: bool = True) -> in
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
     """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
     if settings.index_dir.is_dir():
-        store.remove_dead_temporaries(settings.index_dir)  # a clean start after a killed build
+        # A clean start: builds a killed process left (half-written, or published and then
+        # superseded) go; the live build and any a running process is writing stay.
+        store.collect_garbage(settings.index_dir)
     reasons = rebuild_reasons(settings)
     if not reasons:
         try:

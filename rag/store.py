@@ -55,10 +55,13 @@ def publish(root: Path, tmp: Path) -> Path:
 
 
 def remove_dead_temporaries(root: Path) -> None:
-    """Remove half-written builds of processes that died (``kill -9`` during a build)."""
+    """Remove half-written builds and pointer files of processes that died (``kill -9`` during a build)."""
     for path in root.glob(".tmp-build-*"):
         if not _owned_by_live_process(path):
             shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob(f".{POINTER}.*"):
+        if not _pid_alive(path.name.rsplit(".", 1)[-1]):
+            path.unlink(missing_ok=True)
 
 
 def collect_garbage(root: Path, keep: Path | None = None) -> None:
@@ -81,9 +84,15 @@ def sha256_file(path: Path) -> str:
 
 def _owned_by_live_process(path: Path) -> bool:
     """Whether the temporary build's process (its pid is in the name) is still running."""
+    parts = path.name.split("-")
+    return len(parts) >= 2 and _pid_alive(parts[-2])
+
+
+def _pid_alive(text: str) -> bool:
+    """Whether the process whose pid is ``text`` is running (False for anything not a pid)."""
     try:
-        pid = int(path.name.split("-")[-2])
-    except (ValueError, IndexError):
+        pid = int(text)
+    except ValueError:
         return False
     if pid == os.getpid():
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from rag.config import Settings
@@ -9,10 +10,19 @@ from rag.errors import QuestionError
 
 
 def check_question(question: str, settings: Settings) -> str:
-    """The question stripped; empty or over-long questions are refused with a clear message."""
+    """The question stripped; empty, content-free, malformed or over-long questions are refused.
+
+    ``"???"``, ``"。"`` and a zero-width space have no letter, digit or CJK character: there is
+    nothing to search for. A lone surrogate (U+D800–U+DFFF) is not text at all and would break
+    the tokenizers downstream.
+    """
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty")
     question = question.strip()
+    if any("\ud800" <= ch <= "\udfff" for ch in question):
+        raise QuestionError("the question contains an unpaired surrogate (U+D800–U+DFFF), which is not text")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in question):
+        raise QuestionError("the question has no letters, digits or CJK characters")
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"the question is too long ({len(question)} characters; the limit is {settings.max_question_chars})")
     return question

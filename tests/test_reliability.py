@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,3 +149,25 @@ def test_failed_upload_rebuild_restores_the_corpus(private, real_pipeline, monke
         assistant.add_document("new.txt", "新文档的一句话。".encode())
     assert not (private.corpus_dir / "new.txt").exists()
     assert assistant.pipeline is pipeline  # still serving the old, complete index
+
+
+def test_start_up_removes_builds_a_killed_process_left(private, real_pipeline):
+    from rag.pipeline import ensure_index
+
+    root = private.index_dir
+    live = store.current_build(root)
+    stale = root / "build-20260101-000000-999999-1"  # published once, then superseded
+    shutil.copytree(live, stale)
+    dead = root / ".tmp-build-20260101-000000-999999-2"  # half-written by a process that is gone
+    (dead / "chunks.faiss").parent.mkdir()
+    (dead / "chunks.faiss").write_bytes(b"x" * 1000)
+    (root / ".CURRENT.999999").write_text("build-x\n", encoding="utf-8")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        writing = root / f".tmp-build-20260101-000000-{sleeper.pid}-3"  # a live process is still writing it
+        writing.mkdir()
+        ensure_index(private, real_pipeline.embedder, progress=False)
+        assert not stale.exists() and not dead.exists() and not (root / ".CURRENT.999999").exists()
+        assert writing.exists() and store.current_build(root) == live
+    finally:
+        sleeper.kill()
