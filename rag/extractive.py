@@ -37,7 +37,6 @@ class Passage:
     first: int  # sentence ids, inclusive
     last: int
     score: float
-    best: int  # the chosen sentence the passage grew from (the short answer is looked for in it)
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool = Tru
                 merged[-1][2:] = [score, sid]
         else:
             merged.append([first, last, score, sid])
-    return [Passage(*span) for span in merged]
+    return [Passage(first, last, score) for first, last, score, _ in merged]
 
 
 # A sentence sharing a phrase of ordinary words this long with the one before it restates it

@@ -19,22 +19,6 @@ CORPUS_PATH = ROOT / "corpus" / "msc-neuro-review.zh.txt"
 DATA_DIR = ROOT / "tests" / "data"
 DELETED_TOPICS_PATH = DATA_DIR / "deleted-topics.json"
 
-ALLOWED_KINDS = {
-    "factoid",
-    "why",
-    "comparison",
-    "paraphrase",
-    "english",
-    "unanswerable",
-    "multiturn",
-    "claim",
-    "chitchat",
-    "general",
-    "offtopic-en",
-    "offtopic-zh",
-    "absent-detail",
-    "deleted",
-}
 # Kinds the assistant must decline ("the documents do not say"); every other
 # kind is answerable from the review.
 UNANSWERABLE_KINDS = {
@@ -46,7 +30,16 @@ UNANSWERABLE_KINDS = {
     "absent-detail",
     "deleted",
 }
-# Questions the refusal rule is tuned on by name; they must stay in the set.
+ALLOWED_KINDS = {
+    "factoid",
+    "why",
+    "comparison",
+    "paraphrase",
+    "english",
+    "multiturn",
+    "claim",
+} | UNANSWERABLE_KINDS
+# The questions the issue quotes from new users; they must stay in the set.
 REQUIRED_QUESTIONS = {
     "chitchat": ["谢谢", "今天天气怎么样？"],
     "general": ["什么是量子计算？"],
