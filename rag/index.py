@@ -238,8 +238,11 @@ def _write_and_publish(index: Index, root: Path, tmp: Path) -> Path:
 def read_manifest(root: Path) -> dict | None:
     """The live build's manifest, or None when there is no build."""
     build_dir = store.current_build(root)
-    if build_dir is None:
-        return None
+    return None if build_dir is None else _manifest_of(build_dir)
+
+
+def _manifest_of(build_dir: Path) -> dict:
+    """The manifest of one build folder."""
     try:
         return json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -248,10 +251,10 @@ def read_manifest(root: Path) -> dict | None:
 
 def load(root: Path, verify: bool = True) -> Index:
     """Load the live build; with ``verify``, every file must match its checksum."""
-    build_dir = store.current_build(root)
+    build_dir = store.current_build(root)  # resolved once: a publish meanwhile cannot mix two builds
     if build_dir is None:
         raise IndexError_(f"no index in {root}: run `rag index`")
-    manifest = read_manifest(root)
+    manifest = _manifest_of(build_dir)
     if verify:
         _verify_files(build_dir, manifest)
     try:

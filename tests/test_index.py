@@ -436,3 +436,37 @@ def test_index_pointer_to_missing_build_raises(small):
     # and ensure_index builds a new one
     idx = ensure_index(small, HashEmbedder(), progress=False)
     assert idx.chunks and store.current_build(small.index_dir) is not None
+
+
+def test_load_never_pairs_a_manifest_with_another_builds_files(small):
+    """Publishes switching CURRENT back and forth while loads run: every load is one whole build."""
+    import threading
+
+    only_a = small.model_copy(update={"corpus_dir": small.corpus_dir.parent / "corpus-a"})
+    only_a.corpus_dir.mkdir()
+    shutil.copy(small.corpus_dir / "a.txt", only_a.corpus_dir / "a.txt")
+    _, build_a = build_and_save(only_a)
+    _, build_b = build_and_save(small)  # same index folder: build_a is kept as the replaced build
+    assert build_a.is_dir() and build_b.is_dir()
+    pointer, stop = small.index_dir / store.POINTER, threading.Event()
+
+    def flip():
+        names = [build_a.name, build_b.name]
+        while not stop.is_set():
+            names.reverse()
+            tmp = small.index_dir / ".CURRENT.flip"
+            tmp.write_text(names[0] + "\n", encoding="utf-8")
+            os.replace(tmp, pointer)  # the same atomic switch publish() makes
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        kinds = set()
+        for _ in range(150):
+            loaded = index.load(small.index_dir)  # verifies every file against the manifest it read
+            assert set(loaded.documents) == set(loaded.manifest["corpus"])
+            kinds.add(frozenset(loaded.documents))
+    finally:
+        stop.set()
+        flipper.join()
+    assert kinds == {frozenset({"a.txt"}), frozenset({"a.txt", "b.md"})}  # both builds were seen
