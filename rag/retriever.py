@@ -1,15 +1,14 @@
-"""Hybrid retrieval: BM25 over jieba terms fused with dense FAISS hits by reciprocal rank."""
+"""Hybrid retrieval: BM25 over jieba terms fused with dense FAISS hits by reciprocal rank.
+
+No LangChain here: the service's hot path does not import it. ``rag.langchain_edge`` wraps
+this retrieval (and the whole answer) for LangChain users.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
-
 from rag import vectors
 from rag.embedder import Embedder
 from rag.index import Index
@@ -67,9 +66,9 @@ def retrieve(
     embedder: Embedder,
     query: str,
     top_k: int,
-    rrf_k: int = 60,
-    dense_weight: float = 1.0,
-    bm25_weight: float = 1.0,
+    rrf_k: int,
+    dense_weight: float,
+    bm25_weight: float,
 ) -> Retrieval:
     """The ``top_k`` chunks for ``query`` by weighted reciprocal-rank fusion.
 
@@ -110,44 +109,3 @@ def retrieve(
     found = dense_scores[dense_ids >= 0]
     clarity = float(found[0] - found.mean()) if len(found) else 0.0
     return Retrieval(query, qv, hits, clarity)
-
-
-def to_document(index: Index, hit: ChunkHit) -> LCDocument:
-    """A LangChain Document for a hit; metadata carry id, document, section, span and scores."""
-    chunk = index.chunks[hit.chunk]
-    return LCDocument(
-        page_content=index.chunk_text(hit.chunk),
-        id=chunk.id,
-        metadata={
-            "id": chunk.id,
-            "doc_id": chunk.doc_id,
-            "section": chunk.section,
-            "start": chunk.start,
-            "end": chunk.end,
-            "score": hit.score,
-            "dense_score": hit.dense,
-            "bm25_score": hit.bm25,
-            "dense_rank": hit.dense_rank,
-            "bm25_rank": hit.bm25_rank,
-        },
-    )
-
-
-class HybridRetriever(BaseRetriever):
-    """LangChain retriever over the built index: BM25 + dense, fused by reciprocal rank."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    index: Index
-    embedder: object
-    top_k: int = 6
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        """The fused top-k chunks as Documents."""
-        result = retrieve(
-            self.index, self.embedder, query, self.top_k, self.rrf_k, self.dense_weight, self.bm25_weight
-        )
-        return [to_document(self.index, h) for h in result.hits]

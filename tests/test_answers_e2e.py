@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.retriever import HybridRetriever
+from rag.langchain_edge import answer_chain, retriever
 
 pytestmark = pytest.mark.slow
 
@@ -114,8 +114,7 @@ def test_search_claim_returns_exact_passages_with_spans(real_pipeline):
 
 
 def test_langchain_retriever_returns_documents_with_metadata(real_pipeline):
-    retriever = HybridRetriever(index=real_pipeline.index, embedder=real_pipeline.embedder, top_k=4)
-    docs = retriever.invoke("Kim等人脑室注射hUCB-MSCs")
+    docs = retriever(real_pipeline, top_k=4).invoke("Kim等人脑室注射hUCB-MSCs")
     assert len(docs) == 4
     meta = docs[0].metadata
     assert {"id", "doc_id", "section", "start", "end", "score", "dense_score", "bm25_score"} <= set(meta)
@@ -126,9 +125,43 @@ def test_langchain_retriever_returns_documents_with_metadata(real_pipeline):
 
 def test_retriever_bm25_only_and_dense_only_still_rank(real_pipeline):
     for dense_weight, bm25_weight in ((0.0, 1.0), (1.0, 0.0)):
-        retriever = HybridRetriever(
-            index=real_pipeline.index, embedder=real_pipeline.embedder, top_k=5,
-            dense_weight=dense_weight, bm25_weight=bm25_weight,
-        )
-        docs = retriever.invoke("Levy等人 慢性卒中 剂量")
+        docs = retriever(real_pipeline, top_k=5, dense_weight=dense_weight, bm25_weight=bm25_weight).invoke("Levy等人 慢性卒中 剂量")
         assert any("Levy等人" in d.page_content for d in docs)
+
+
+def test_langchain_retriever_ranks_as_the_service_does(real_pipeline):
+    question = "外泌体哪个剂量组认知改善最显著？"
+    ids = [d.metadata["id"] for d in retriever(real_pipeline).invoke(question)]
+    assert ids == [p.id for p in real_pipeline.search(question)]
+
+
+def test_langchain_answer_chain_composes_with_other_runnables(real_pipeline):
+    chain = answer_chain(real_pipeline) | (lambda a: a["short_answer"]["text"] if a["short_answer"] else a["answer"])
+    assert chain.invoke("Kim等人的试验纳入了几例患者？") == "9例"
+    history = [{"role": "user", "content": "Levy等人2019年的卒中试验是怎么做的？"}]
+    answer = answer_chain(real_pipeline).invoke({"question": "那剂量是多少？", "history": history})
+    assert answer["short_answer"]["text"] == "150万个细胞/公斤体重" and answer["citations"]
+    assert [a["answerable"] for a in answer_chain(real_pipeline).batch(["谢谢", "Bang等人输注了多少细胞？"])] == [False, True]
+
+
+def test_service_hot_path_imports_no_langchain():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import rag.pipeline, api.app"],
+                         capture_output=True, text=True, timeout=120).stderr
+    assert "langchain" not in out
+
+
+def test_readme_langchain_example_runs(real_pipeline, monkeypatch, capsys):
+    from pathlib import Path
+
+    from rag.pipeline import Pipeline
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- langchain-example")[1].split("```python\n")[1].split("```")[0]
+    monkeypatch.setattr(Pipeline, "open", classmethod(lambda cls, settings, progress=True: real_pipeline))
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("msc-neuro-review.zh.txt ") and printed[1] == "9例"
+    assert printed[2].startswith("150万个细胞/公斤体重 [1")

@@ -72,7 +72,7 @@ def expected_fingerprint(settings: Settings) -> dict:
 
 
 def hits(idx: index.Index, query: str, k: int = 5):
-    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, k).hits]
+    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, k, 60, 1.0, 1.0).hits]
 
 
 def builds(root: Path) -> list[Path]:

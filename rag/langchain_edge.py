@@ -1,0 +1,80 @@
+"""LangChain at the edge: the project's retrieval and cited answers as LangChain components.
+
+Only this module (and the optional generative answerer) imports LangChain, so the service
+starts without it. A LangChain user composes these like any other component::
+
+    from rag.langchain_edge import answer_chain, retriever
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline.open(Settings())
+    docs = retriever(pipeline).invoke("Kim等人脑室注射hUCB-MSCs")      # list[Document], spans in metadata
+    chain = answer_chain(pipeline) | (lambda a: a["short_answer"] or a["answer"])
+    chain.invoke({"question": "那剂量是多少？", "history": [...]})       # any Runnable can follow
+"""
+
+from __future__ import annotations
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ConfigDict
+
+from rag.index import Index
+from rag.retriever import ChunkHit, retrieve
+
+
+def to_document(index: Index, hit: ChunkHit) -> Document:
+    """A LangChain Document for a hit; metadata carry id, document, section, span and scores."""
+    chunk = index.chunks[hit.chunk]
+    return Document(
+        page_content=index.chunk_text(hit.chunk),
+        id=chunk.id,
+        metadata={
+            "id": chunk.id, "doc_id": chunk.doc_id, "section": chunk.section, "start": chunk.start, "end": chunk.end,
+            "score": hit.score, "dense_score": hit.dense, "bm25_score": hit.bm25,
+            "dense_rank": hit.dense_rank, "bm25_rank": hit.bm25_rank,
+        },
+    )
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain retriever over a built index: BM25 + dense, fused by reciprocal rank.
+
+    Build it with ``retriever(pipeline)`` to rank exactly as the service does; every field
+    is required, so no second set of defaults can drift from ``Settings``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Index
+    embedder: object
+    top_k: int
+    rrf_k: int
+    dense_weight: float
+    bm25_weight: float
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        """The fused top-k chunks as Documents."""
+        result = retrieve(self.index, self.embedder, query, self.top_k, self.rrf_k, self.dense_weight, self.bm25_weight)
+        return [to_document(self.index, h) for h in result.hits]
+
+
+def retriever(pipeline, **overrides) -> HybridRetriever:
+    """The pipeline's retrieval as a LangChain retriever, with its settings (``overrides`` change some)."""
+    s = pipeline.settings
+    fields = {"top_k": s.top_k, "rrf_k": s.rrf_k, "dense_weight": s.dense_weight, "bm25_weight": s.bm25_weight}
+    return HybridRetriever(index=pipeline.index, embedder=pipeline.embedder, **(fields | overrides))
+
+
+def answer_chain(pipeline) -> Runnable:
+    """A Runnable: a question (a string, or ``{"question", "history"}``) in, the cited answer (a dict) out.
+
+    The dict is the API's answer JSON: ``answer``, ``short_answer``, ``citations`` with exact spans.
+    """
+    def answer(value) -> dict:
+        if isinstance(value, str):
+            value = {"question": value}
+        return pipeline.ask(value["question"], value.get("history") or []).model_dump()
+
+    return RunnableLambda(answer, name="cited_answer")
