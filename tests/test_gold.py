@@ -110,6 +110,17 @@ def _ids(items: list[dict]) -> list[str]:
     return [str(it.get("id")) for it in items]
 
 
+def _each(items: list[dict], check) -> None:
+    """Run one rule over every item and fail once, listing every item that breaks it."""
+    broken = []
+    for item in items:
+        try:
+            check(item)
+        except AssertionError as exc:
+            broken.append(f"{item.get('id')}: {exc}")
+    assert not broken, f"{len(broken)} item(s) break the rule:\n" + "\n".join(broken)
+
+
 # --------------------------------------------------------------------------
 # file / schema
 # --------------------------------------------------------------------------
@@ -131,8 +142,7 @@ def test_corpus_has_non_citable_marker():
     assert HEAD.strip()
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
-def test_item_has_required_fields_with_types(item):
+def _item_has_required_fields_with_types(item):
     for field, typ in REQUIRED_FIELDS.items():
         assert field in item, f"missing {field}"
         assert isinstance(item[field], typ), f"{field} should be {typ.__name__}"
@@ -145,14 +155,24 @@ def test_item_has_required_fields_with_types(item):
             assert isinstance(alt, str) and alt.strip()
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
-def test_item_id_matches_kind_prefix(item):
+def test_item_has_required_fields_with_types():
+    _each(ITEMS, _item_has_required_fields_with_types)
+
+
+def _item_id_matches_kind_prefix(item):
     assert item["id"].startswith(item["kind"] + "-")
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
-def test_item_id_is_kind_and_two_digit_number(item):
+def test_item_id_matches_kind_prefix():
+    _each(ITEMS, _item_id_matches_kind_prefix)
+
+
+def _item_id_is_kind_and_two_digit_number(item):
     assert re.fullmatch(re.escape(item["kind"]) + r"-\d{2}", item["id"])
+
+
+def test_item_id_is_kind_and_two_digit_number():
+    _each(ITEMS, _item_id_is_kind_and_two_digit_number)
 
 
 def test_ids_are_unique():
@@ -189,39 +209,54 @@ def test_gold_has_min_items():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
-def test_evidence_quotes_occur_in_citable_corpus(item):
+def _evidence_quotes_occur_in_citable_corpus(item):
     for q in item["evidence"]:
         assert q in HEAD, f"quote not found verbatim in citable text: {q!r}"
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=_ids(ITEMS))
-def test_evidence_quotes_absent_from_noncitable_tail(item):
+def test_evidence_quotes_occur_in_citable_corpus():
+    _each(ITEMS, _evidence_quotes_occur_in_citable_corpus)
+
+
+def _evidence_quotes_absent_from_noncitable_tail(item):
     for q in item["evidence"]:
         assert q not in TAIL, f"quote occurs in the non-citable tail: {q!r}"
 
 
-@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
-def test_answerable_item_has_evidence_key_facts_and_answer(item):
+def test_evidence_quotes_absent_from_noncitable_tail():
+    _each(ITEMS, _evidence_quotes_absent_from_noncitable_tail)
+
+
+def _answerable_item_has_evidence_key_facts_and_answer(item):
     assert len(item["evidence"]) >= 1
     assert 1 <= len(item["key_facts"]) <= 4
     assert item["answer"].strip()
 
 
-@pytest.mark.parametrize("item", UNANSWERABLE, ids=_ids(UNANSWERABLE))
-def test_unanswerable_item_has_no_evidence_or_key_facts(item):
+def test_answerable_item_has_evidence_key_facts_and_answer():
+    _each(ANSWERABLE, _answerable_item_has_evidence_key_facts_and_answer)
+
+
+def _unanswerable_item_has_no_evidence_or_key_facts(item):
     assert item["kind"] in UNANSWERABLE_KINDS
     assert item["evidence"] == []
     assert item["key_facts"] == []
     assert item["answer"] == ""
 
 
-@pytest.mark.parametrize("item", DECLINED, ids=_ids(DECLINED))
-def test_unanswerable_kinds_item_is_declined(item):
+def test_unanswerable_item_has_no_evidence_or_key_facts():
+    _each(UNANSWERABLE, _unanswerable_item_has_no_evidence_or_key_facts)
+
+
+def _unanswerable_kinds_item_is_declined(item):
     assert item["answerable"] is False
     assert item["evidence"] == []
     assert item["key_facts"] == []
     assert item["answer"] == ""
+
+
+def test_unanswerable_kinds_item_is_declined():
+    _each(DECLINED, _unanswerable_kinds_item_is_declined)
 
 
 def test_unanswerable_kinds_are_marked_not_answerable():
@@ -237,21 +272,26 @@ def test_other_kinds_are_answerable():
     assert not wrong
 
 
-@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
-def test_key_fact_groups_supported_by_evidence(item):
+def _key_fact_groups_supported_by_evidence(item):
     joined = "\n".join(item["evidence"])
     for group in item["key_facts"]:
         assert any(alt in joined for alt in group), f"no alternative of {group} in evidence"
 
 
-@pytest.mark.parametrize("item", ANSWERABLE, ids=_ids(ANSWERABLE))
-def test_key_fact_groups_present_in_reference_answer(item):
+def test_key_fact_groups_supported_by_evidence():
+    _each(ANSWERABLE, _key_fact_groups_supported_by_evidence)
+
+
+def _key_fact_groups_present_in_reference_answer(item):
     for group in item["key_facts"]:
         assert any(alt in item["answer"] for alt in group), f"no alternative of {group} in answer"
 
 
-@pytest.mark.parametrize("item", COMPARISON, ids=_ids(COMPARISON))
-def test_comparison_evidence_spans_two_paragraphs(item):
+def test_key_fact_groups_present_in_reference_answer():
+    _each(ANSWERABLE, _key_fact_groups_present_in_reference_answer)
+
+
+def _comparison_evidence_spans_two_paragraphs(item):
     assert len(item["evidence"]) >= 2
     paras = {
         i for q in item["evidence"] for i, p in enumerate(PARAGRAPHS) if q in p
@@ -259,13 +299,16 @@ def test_comparison_evidence_spans_two_paragraphs(item):
     assert len(paras) >= 2, "comparison evidence must come from different paragraphs"
 
 
+def test_comparison_evidence_spans_two_paragraphs():
+    _each(COMPARISON, _comparison_evidence_spans_two_paragraphs)
+
+
 # --------------------------------------------------------------------------
 # multiturn
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("item", MULTITURN, ids=_ids(MULTITURN))
-def test_multiturn_history_alternates_starting_with_user(item):
+def _multiturn_history_alternates_starting_with_user(item):
     history = item.get("history")
     assert isinstance(history, list) and history, "history must be a non-empty list"
     for n, turn in enumerate(history):
@@ -273,6 +316,10 @@ def test_multiturn_history_alternates_starting_with_user(item):
         assert set(turn) == {"role", "content"}
         assert turn["role"] == ("user" if n % 2 == 0 else "assistant")
         assert isinstance(turn["content"], str) and turn["content"].strip()
+
+
+def test_multiturn_history_alternates_starting_with_user():
+    _each(MULTITURN, _multiturn_history_alternates_starting_with_user)
 
 
 def test_history_only_on_multiturn_items():

@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import REVIEW
 
+pytestmark = pytest.mark.slow  # loads and exports the real model
+
 QUESTIONS = ["为什么Bang和Chung的研究结论不一致？", "那剂量是多少？", "What dose did Levy use in the MS trial?",
              "MSC-EVs 在阿尔茨海默病模型中有什么作用？", "", "   ", "1×10⁸个细胞 Aβ42 et al."]
 

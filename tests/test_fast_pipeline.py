@@ -1,0 +1,119 @@
+"""The fast tier: answer selection, declining, scoring and the gate on a tiny corpus and the hash
+embedder (no model load). The shipped sentence ranker and short-answer chooser are used as they
+are; the shipped abstention rule is fitted on e5's similarities, so here it is replaced by one that
+answers unless no word of the question is in the documents."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import replace
+
+import pytest
+
+from rag import gate
+from rag import index as index_mod
+from rag.abstention import AbstentionRule
+from rag.answer_models import load_answer_models
+from rag.config import Settings
+from rag.embedder import HashEmbedder
+from rag.evaluation import GoldItem, score_item, summarize
+from rag.pipeline import Pipeline
+
+REVIEW = """间充质干细胞治疗中风的临床案例
+Bang等人于2005年开展的一项研究纳入了30例急性卒中患者,静脉输注自体骨髓来源的MSCs(1×10⁸个细胞),结果显示该疗法安全。
+在更近的一项研究中,Levy等人(2019年)报道了36例慢性卒中患者接受了同种异体MSCs输注(剂量最高达150万个细胞/公斤体重)。
+Bang等人(2005)与Levy等人(2019)研究结果之间的差异可能源于多种因素。
+这些结果的差异可能源于患者病程、细胞剂量、培养方案及评估标准的不同。
+间充质干细胞治疗卒中的安全性和疗效:一项I期临床试验
+参考资料:
+[1] Smith, A.; Wang, B. 间充质干细胞的旧问题与新机遇。Biologics 2025, 5, 37. https://doi.org/10.3390/x
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Pipeline:
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "review.txt").write_text(REVIEW, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=root / "cache",
+                        embedding_model="hash-test")
+    built = index_mod.build(settings, HashEmbedder(), progress=False)
+    models = replace(load_answer_models(), rule=AbstentionRule({}, bias=5.0))
+    return Pipeline(settings, built, HashEmbedder(), models)
+
+
+def _exact(pipeline: Pipeline, answer) -> None:
+    for c in answer.citations:
+        assert pipeline.index.documents[c.doc_id].text[c.start:c.end] == c.text
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)} == {c.n for c in answer.citations}
+
+
+def test_selection_leads_with_the_sentence_that_holds_the_asked_value(tiny):
+    answer = tiny.ask("Levy等人的试验纳入了多少例患者？")
+    assert answer.answerable and "36例" in answer.citations[0].text
+    assert answer.short_answer.text == "36例" and answer.answer.startswith("36例")
+    _exact(tiny, answer)
+
+
+def test_selection_never_quotes_the_reference_list_or_a_title(tiny):
+    answer = tiny.ask("间充质干细胞的旧问题与新机遇是什么？")
+    for c in answer.citations:
+        assert "doi.org" not in c.text and not c.text.startswith("[1]") and not c.text.endswith("临床试验")
+    _exact(tiny, answer)
+
+
+def test_selection_says_a_restated_reason_once(tiny):
+    answer = tiny.ask("为什么Bang和Levy的研究结果有差异？")
+    assert answer.answer.count("差异可能源于") == 1 and answer.short_answer is None
+    _exact(tiny, answer)
+
+
+def test_question_sharing_no_word_with_the_documents_is_declined(tiny):
+    for question in ("今天天气怎么样？", "What is the capital of France?"):
+        answer = tiny.ask(question)
+        assert not answer.answerable and answer.citations == []
+
+
+def _item(**overrides) -> GoldItem:
+    fields = dict(id="factoid-01", kind="factoid", question="Levy等人的试验纳入了多少例患者？", answerable=True,
+                  answer="纳入36例慢性卒中患者。", key_facts=[["36例"]], evidence=["报道了36例慢性卒中患者"])
+    return GoldItem(**(fields | overrides))
+
+
+def test_scoring_credits_the_cited_evidence_and_key_facts(tiny):
+    answer, retrieval, _ = tiny.ask_traced("Levy等人的试验纳入了多少例患者？")
+    spans = [(tiny.index.chunks[h.chunk].doc_id, tiny.index.chunks[h.chunk].start, tiny.index.chunks[h.chunk].end)
+             for h in retrieval.hits]
+    row = score_item(_item(), tiny.index, answer, spans)
+    assert row["hit@1"] == 1.0 and row["key_facts"] == 1.0 and row["citation_precision"] > 0
+    wrong = score_item(_item(key_facts=[["99例"]], evidence=["Smith, A.; Wang, B."]), tiny.index, answer, spans)
+    assert wrong["key_facts"] == 0.0 and wrong["hit@1"] == 0.0 and wrong["citation_precision"] == 0.0
+
+
+def _summary_and_rows(tiny):
+    answer, retrieval, _ = tiny.ask_traced("Levy等人的试验纳入了多少例患者？")
+    spans = [(tiny.index.chunks[h.chunk].doc_id, tiny.index.chunks[h.chunk].start, tiny.index.chunks[h.chunk].end)
+             for h in retrieval.hits]
+    rows = [score_item(_item(), tiny.index, answer, spans)]
+    return summarize(rows), rows
+
+
+def test_gate_passes_an_equal_run_and_fails_a_fall_or_a_changed_fingerprint(tiny):
+    summary, rows = _summary_and_rows(tiny)
+    fp = {"model_id": "hash", "settings": {"top_k": 6}}
+    baseline = {"fingerprint": fp, "summary": summary, "results": rows}
+    assert gate.compare(baseline, summary, rows, fp).passed
+    fallen = copy.deepcopy(summary)
+    fallen["overall"]["key_facts"] -= 0.05
+    verdict = gate.compare(baseline, fallen, rows, fp)
+    assert not verdict.passed and verdict.failures == ["key_facts fell 1.0000 -> 0.9500 (tolerance 0.02)"]
+    moved = gate.compare(baseline, summary, rows, {"model_id": "hash", "settings": {"top_k": 3}})
+    assert not moved.passed and moved.fingerprint_changes == ["settings.top_k: 6 -> 3"]
+
+
+def test_gate_lists_each_question_that_got_worse(tiny):
+    summary, rows = _summary_and_rows(tiny)
+    worse = [dict(rows[0], key_facts=0.0)]
+    verdict = gate.compare({"fingerprint": {}, "summary": summary, "results": rows}, summary, worse, {})
+    assert verdict.worse == ["factoid-01: key_facts 1.00->0.00"]
