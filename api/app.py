@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from api import routes_ask, routes_documents, routes_openai
 from api.guard import RequestGuard
-from rag import documents as docs_mod
 from rag.config import Settings, get_settings
-from rag.errors import CorpusError, GenerationError, IndexError_, ModelError, QuestionError, RagError
-from rag.service import Assistant, LastDocument
+from rag.errors import (BadName, CorpusError, DocumentNotFound, GenerationError, IndexStoreError,
+                        LastDocument, ModelError, QuestionError, RagError, UnsupportedType)
+from rag.service import Assistant
 
 log = logging.getLogger("api")
 STATIC = Path(__file__).parent / "static"
@@ -30,13 +30,13 @@ MULTIPART_OVERHEAD = 64_000
 # Library errors -> HTTP status; the message is the error's own one-line text.
 STATUS = [
     (QuestionError, 422),
-    (docs_mod.UnsupportedType, 415),
-    (docs_mod.BadName, 400),
-    (docs_mod.NotFound, 404),
+    (UnsupportedType, 415),
+    (BadName, 400),
+    (DocumentNotFound, 404),
     (LastDocument, 409),
     (CorpusError, 400),
     (GenerationError, 502),
-    (IndexError_, 503),
+    (IndexStoreError, 503),
     (ModelError, 503),
     (RagError, 400),
 ]

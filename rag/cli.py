@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
-from rag.config import Settings
+from rag.config import Settings, load_settings
 from rag.validation import check_question
 from rag.errors import RagError
 
@@ -29,7 +28,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JS
 
 
 def _settings(**overrides) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**overrides)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -207,13 +206,6 @@ def main() -> None:
         app()  # standalone: usage errors print their message and exit with code 2
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    except ValidationError as exc:  # a RAG_ setting of the wrong kind: name it, with what it accepts
-        if exc.title != "Settings" or os.environ.get("RAG_DEBUG"):
-            raise
-        for err in exc.errors():
-            name = "RAG_" + "_".join(str(p) for p in err["loc"]).upper()
-            typer.echo(f"error: setting {name}: {err['msg']} (got {err.get('input')!r})", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

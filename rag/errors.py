@@ -1,12 +1,16 @@
 """The library's errors, in one tree; only the edges (CLI, HTTP) translate them.
 
     RagError
-    ├── ConfigError        a setting is invalid or inconsistent
-    ├── CorpusError        the corpus folder is missing, or a file is unreadable or unsupported
-    ├── ModelError         the embedding model cannot be found, converted or loaded
-    ├── IndexError_        the built index is missing, stale or damaged
-    ├── QuestionError      a question is empty, too long or malformed
-    └── GenerationError    the configured chat endpoint failed or answered badly
+    ├── ConfigError            a setting is invalid or inconsistent
+    ├── CorpusError            the corpus folder is missing, or a file is unreadable or unsupported
+    │   ├── UnsupportedType    an upload is not a .txt or .md UTF-8 document
+    │   ├── BadName            a document name is not a plain file name inside the corpus folder
+    │   ├── DocumentNotFound   no document has that id
+    │   └── LastDocument       deleting the only document would leave nothing to answer from
+    ├── ModelError             the embedding model cannot be found, converted or loaded
+    ├── IndexStoreError        the built index is missing, stale or damaged
+    ├── QuestionError          a question is empty, too long or malformed
+    └── GenerationError        the configured chat endpoint failed or answered badly
 """
 
 
@@ -22,12 +26,28 @@ class CorpusError(RagError):
     """The corpus folder is missing, or a file is unreadable or unsupported."""
 
 
+class UnsupportedType(CorpusError):
+    """An upload is not a .txt or .md UTF-8 document."""
+
+
+class BadName(CorpusError):
+    """A document name is not a plain file name inside the corpus folder."""
+
+
+class DocumentNotFound(CorpusError):
+    """No document has that id."""
+
+
+class LastDocument(CorpusError):
+    """Deleting the only document would leave nothing to answer from."""
+
+
 class ModelError(RagError):
     """The embedding model cannot be found, converted or loaded."""
 
 
-class IndexError_(RagError):
-    """The built index is missing, stale or damaged (the underscore avoids the builtin)."""
+class IndexStoreError(RagError):
+    """The built index is missing, stale or damaged."""
 
 
 class QuestionError(RagError):

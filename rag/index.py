@@ -19,7 +19,7 @@ from rag.chunks import Chunk, chunk_documents
 from rag.config import DEFAULT_MODEL, Settings
 from rag.corpus import Document, Sentence, StructureRules, load_corpus
 from rag.embedder import Embedder
-from rag.errors import IndexError_
+from rag.errors import IndexStoreError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def build(
     t = time.perf_counter()
     sentences, chunks = chunk_documents(docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
     if not chunks:
-        raise IndexError_("the corpus has no citable sentences to index")
+        raise IndexStoreError("the corpus has no citable sentences to index")
     by_id = {d.doc_id: d for d in docs}
     chunk_texts = [by_id[c.doc_id].text[c.start:c.end] for c in chunks]
     sentence_texts = [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
@@ -201,17 +201,17 @@ def save(index: Index, root: Path) -> Path:
     """Write the build into a temporary folder under ``root`` and publish it atomically.
 
     A failed write (full or read-only disk) removes the partial build, leaves the live
-    build untouched and raises IndexError_ with the system's reason.
+    build untouched and raises IndexStoreError with the system's reason.
     """
     try:
         tmp = store.new_build_dir(root)
     except OSError as exc:
-        raise IndexError_(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
     try:
         return _write_and_publish(index, root, tmp)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise IndexError_(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
 
 
 def _write_and_publish(index: Index, root: Path, tmp: Path) -> Path:
@@ -246,14 +246,14 @@ def _manifest_of(build_dir: Path) -> dict:
     try:
         return json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexError_(f"index manifest unreadable in {build_dir}: {exc}") from None
+        raise IndexStoreError(f"index manifest unreadable in {build_dir}: {exc}") from None
 
 
 def load(root: Path, verify: bool = True) -> Index:
     """Load the live build; with ``verify``, every file must match its checksum."""
     build_dir = store.current_build(root)  # resolved once: a publish meanwhile cannot mix two builds
     if build_dir is None:
-        raise IndexError_(f"no index in {root}: run `rag index`")
+        raise IndexStoreError(f"no index in {root}: run `rag index`")
     manifest = _manifest_of(build_dir)
     if verify:
         _verify_files(build_dir, manifest)
@@ -278,7 +278,7 @@ def load(root: Path, verify: bool = True) -> Index:
             path=build_dir,
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexError_(f"index in {build_dir} is damaged ({exc}): run `rag index`") from None
+        raise IndexStoreError(f"index in {build_dir} is damaged ({exc}): run `rag index`") from None
     return index
 
 
@@ -295,7 +295,7 @@ def _verify_files(build_dir: Path, manifest: dict) -> None:
     for name, digest in manifest.get("files", {}).items():
         path = build_dir / name
         if not path.is_file() or store.sha256_file(path) != digest:
-            raise IndexError_(f"index file {name} is missing or corrupted in {build_dir}: run `rag index`")
+            raise IndexStoreError(f"index file {name} is missing or corrupted in {build_dir}: run `rag index`")
 
 
 def _with_section(section: str, text: str) -> str:

@@ -15,14 +15,10 @@ from pathlib import Path
 from rag import documents as docs_mod
 from rag import index as index_mod
 from rag.config import Settings
-from rag.errors import CorpusError
+from rag.errors import DocumentNotFound, LastDocument
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-class LastDocument(CorpusError):
-    """Deleting the only document would leave nothing to answer from."""
 
 
 class Assistant:
@@ -73,7 +69,7 @@ class Assistant:
         path = docs_mod.safe_path(corpus, doc_id)
         with self._write_lock:
             if doc_id not in self.pipeline.index.documents and not path.exists():
-                raise docs_mod.NotFound(f"no document {doc_id!r}")
+                raise DocumentNotFound(f"no document {doc_id!r}")
             if len(self.pipeline.index.documents) <= 1:
                 raise LastDocument("cannot delete the only document")
             previous = path.read_bytes()

@@ -16,7 +16,7 @@ from rag import index, store
 from rag.config import Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import HashEmbedder
-from rag.errors import IndexError_
+from rag.errors import IndexStoreError
 from rag.pipeline import ensure_index
 from rag.retriever import retrieve
 
@@ -138,7 +138,7 @@ def test_index_build_without_citable_sentences_raises(tmp_path):
     settings = make_settings(tmp_path)
     settings.corpus_dir.mkdir()
     (settings.corpus_dir / "a.txt").write_text("免责说明:全部是尾巴。\n发表回复\n", encoding="utf-8")
-    with pytest.raises(IndexError_, match="no citable"):
+    with pytest.raises(IndexStoreError, match="no citable"):
         index.build(settings, HashEmbedder(), progress=False)
 
 
@@ -288,7 +288,7 @@ def _flip(path: Path) -> None:
 def test_index_corrupted_faiss_file_raises_clear_error(small, damage):
     _, path = build_and_save(small)
     damage(path / "chunks.faiss")
-    with pytest.raises(IndexError_) as info:
+    with pytest.raises(IndexStoreError) as info:
         index.load(small.index_dir)
     message = str(info.value)
     assert "chunks.faiss" in message and "corrupted" in message and "rag index" in message
@@ -297,7 +297,7 @@ def test_index_corrupted_faiss_file_raises_clear_error(small, damage):
 def test_index_truncated_faiss_without_verify_still_raises_indexerror(small):
     _, path = build_and_save(small)
     _truncate(path / "chunks.faiss")
-    with pytest.raises(IndexError_, match="damaged"):
+    with pytest.raises(IndexStoreError, match="damaged"):
         index.load(small.index_dir, verify=False)
 
 
@@ -305,10 +305,10 @@ def test_index_truncated_faiss_without_verify_still_raises_indexerror(small):
 def test_index_other_corrupted_or_missing_files_raise(small, name):
     _, path = build_and_save(small)
     _flip(path / name)
-    with pytest.raises(IndexError_, match="corrupted"):
+    with pytest.raises(IndexStoreError, match="corrupted"):
         index.load(small.index_dir)
     (path / name).unlink()
-    with pytest.raises(IndexError_, match="missing"):
+    with pytest.raises(IndexStoreError, match="missing"):
         index.load(small.index_dir)
 
 
@@ -340,7 +340,7 @@ def test_index_ensure_index_rebuilds_damaged_manifest(small, damage):
 def test_index_damaged_manifest_load_raises_indexerror(small):
     _, path = build_and_save(small)
     (path / "manifest.json").write_text("{broken", encoding="utf-8")
-    with pytest.raises(IndexError_, match="manifest unreadable"):
+    with pytest.raises(IndexStoreError, match="manifest unreadable"):
         index.load(small.index_dir)
 
 
@@ -420,10 +420,10 @@ def test_index_garbage_keeps_most_recently_replaced_build(small, monkeypatch):
 
 
 def test_index_load_when_nothing_built_raises(tmp_path):
-    with pytest.raises(IndexError_, match="no index"):
+    with pytest.raises(IndexStoreError, match="no index"):
         index.load(tmp_path / "index")
     (tmp_path / "index").mkdir()
-    with pytest.raises(IndexError_, match="no index"):
+    with pytest.raises(IndexStoreError, match="no index"):
         index.load(tmp_path / "index")
     assert index.read_manifest(tmp_path / "index") is None
 
@@ -431,7 +431,7 @@ def test_index_load_when_nothing_built_raises(tmp_path):
 def test_index_pointer_to_missing_build_raises(small):
     _, path = build_and_save(small)
     shutil.rmtree(path)
-    with pytest.raises(IndexError_, match="no index"):
+    with pytest.raises(IndexStoreError, match="no index"):
         index.load(small.index_dir)
     # and ensure_index builds a new one
     idx = ensure_index(small, HashEmbedder(), progress=False)

@@ -16,7 +16,7 @@ import pytest
 
 from rag import index as index_mod
 from rag import store
-from rag.errors import IndexError_
+from rag.errors import IndexStoreError
 from rag.pipeline import Pipeline
 from rag.service import Assistant
 from tests.conftest import ROOT, private_corpus
@@ -120,7 +120,7 @@ def test_full_disk_during_save_keeps_the_live_build(private, real_pipeline, monk
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(index_mod.np, "save", no_space)
-    with pytest.raises(IndexError_, match="No space left on device"):
+    with pytest.raises(IndexStoreError, match="No space left on device"):
         index_mod.save(built, private.index_dir)
     assert store.current_build(private.index_dir) == before
     assert not list(private.index_dir.glob(".tmp-build-*"))
@@ -142,10 +142,10 @@ def test_failed_upload_rebuild_restores_the_corpus(private, real_pipeline, monke
     assistant = Assistant(pipeline)
 
     def broken_save(*args, **kwargs):
-        raise IndexError_("cannot write the index: No space left on device")
+        raise IndexStoreError("cannot write the index: No space left on device")
 
     monkeypatch.setattr(index_mod, "save", broken_save)
-    with pytest.raises(IndexError_):
+    with pytest.raises(IndexStoreError):
         assistant.add_document("new.txt", "新文档的一句话。".encode())
     assert not (private.corpus_dir / "new.txt").exists()
     assert assistant.pipeline is pipeline  # still serving the old, complete index
