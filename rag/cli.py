@@ -31,6 +31,15 @@ def _settings(**overrides) -> Settings:
     return load_settings(**overrides)
 
 
+def _pipeline_for(text: str):
+    """The pipeline, opened only once ``text`` has passed the question checks (bad input fails fast)."""
+    settings = _settings()
+    check_question(text, settings)  # before loading anything heavy
+    from rag.pipeline import Pipeline
+
+    return Pipeline.open(settings)
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
@@ -80,11 +89,7 @@ def ask(
     top_k: TopK = None,
 ) -> None:
     """Answer a question with sentences of the corpus, each cited."""
-
-    settings = _settings()
-    check_question(question, settings)  # refuse bad input before loading anything heavy
-    from rag.pipeline import Pipeline
-    answer = Pipeline.open(settings).ask(question, top_k=top_k)
+    answer = _pipeline_for(question).ask(question, top_k=top_k)
     if as_json:
         typer.echo(json.dumps(answer.model_dump(exclude_none=True), ensure_ascii=False, indent=2))
         return
@@ -100,12 +105,7 @@ def search(
     top_k: TopK = None,
 ) -> None:
     """Find the passages a claim rests on, with section and character span."""
-
-    settings = _settings()
-    check_question(claim, settings)  # refuse bad input before loading anything heavy
-    from rag.pipeline import Pipeline
-
-    passages = Pipeline.open(settings).search(claim, top_k=top_k)
+    passages = _pipeline_for(claim).search(claim, top_k=top_k)
     if as_json:
         typer.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
         return
