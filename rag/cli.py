@@ -173,7 +173,7 @@ def eval_cmd(
     if check:
         if not baseline.is_file():
             raise RagError(f"no baseline at {baseline}: run `rag eval --suite {suite} --save-baseline` first")
-        verdict = gate.compare(gate.load_baseline(baseline), run.summary, run.results, run.fingerprint, run.tolerances)
+        verdict = gate.compare(gate.load_baseline(baseline), run.summary, run.results, run.fingerprint, run.gate_spec)
         for line in verdict.fingerprint_changes:
             typer.echo(f"fingerprint changed: {line}", err=True)
         for line in verdict.worse:

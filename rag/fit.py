@@ -13,7 +13,6 @@ number on the ``held`` half is one the models never saw:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import sentence_rank, short_answer
+from rag.store import sha256_file
 from rag.abstention import FEATURES as RULE_FEATURES
 from rag.abstention import AbstentionRule, transform
 from rag.cmrc import SpanItem
@@ -272,9 +272,6 @@ def write_model(path: Path, weights: dict, **provenance) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, to record which data a model was fitted on."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fit_all(settings, out: Path | None = None) -> dict:
@@ -288,7 +285,7 @@ def fit_all(settings, out: Path | None = None) -> dict:
     gold, items = load_gold(REVIEW_GOLD), load_items(DEFAULT_PATH)
     folder = out or PACKAGED_MODELS
     folder.mkdir(parents=True, exist_ok=True)
-    sources = {"cmrc_sha256": sha256_of(DEFAULT_PATH), "gold_sha256": sha256_of(REVIEW_GOLD),
+    sources = {"cmrc_sha256": sha256_file(DEFAULT_PATH), "gold_sha256": sha256_file(REVIEW_GOLD),
                "halves": "rag.halves.half_of: CMRC by paragraph id, the review's gold set by question id"}
 
     rows = ranking_rows(review, gold_questions(review, gold), "review") + ranking_rows(spans, cmrc_questions(spans, items), "cmrc")

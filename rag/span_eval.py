@@ -112,13 +112,11 @@ def summarize(results: list[dict]) -> dict:
     return {"overall": block(results), "by_kind": {h: block(v) for h, v in sorted(halves.items())}}
 
 
-def run(pipeline, items: list[SpanItem], progress=None) -> list[dict]:
+def run(pipeline, items: list[SpanItem]) -> list[dict]:
     """Ask every question of the pipeline (the path the API uses), search it too, and score both."""
     results = []
-    for n, item in enumerate(items, start=1):
+    for item in items:
         answer = pipeline.ask(item.question)
         passages = pipeline.search(item.question, SEARCH_DEPTH)
         results.append(score(item, answer, passages, pipeline.index.documents))
-        if progress is not None:
-            progress(n, len(items))
     return results

@@ -31,7 +31,7 @@ class SuiteRun:
     metrics: tuple[str, ...]
     title: str
     baseline_path: Path
-    tolerances: gate.GateSpec
+    gate_spec: gate.GateSpec
     ablations: dict | None = field(default=None)
 
 

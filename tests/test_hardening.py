@@ -22,18 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import private_corpus
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-123"
 UPLOAD_LIMIT = 200_000
 JSON_LIMIT = 256_000  # api/app.py MAX_JSON_BODY
 CHUNK = 64 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def served(real_pipeline, tmp_path_factory):
     settings, _ = private_corpus(real_pipeline, root)
     spool = root / "spool"
     spool.mkdir()
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_INDEX_DIR": str(settings.index_dir),
         "RAG_API_KEY": KEY, "RAG_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT), "TMPDIR": str(spool),
