@@ -53,18 +53,15 @@ def select(
     question: str,
     max_passages: int,
     ranker: LinearRanker,
-    several_ratio: float = 0.7,
-    second_ratio: float = 0.8,
+    several_ratio: float,
+    second_ratio: float,
     expand: bool = True,
 ) -> Selection:
     """Choose the passages that answer ``question`` from the retrieved chunks, the answering one first."""
-    candidates = _candidates(index, retrieval, with_references=asks_for_reference(question))
+    candidates, dense, lexical, rank_features = candidate_features(index, retrieval, question)
     if not candidates:
         return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0,
                               "clarity": 0.0, "english": float(is_english(question)), "known_share": 0.0})
-    dense = index.sentence_vectors[candidates] @ retrieval.query_vector
-    lexical = index.sentence_bm25.scores(question)[candidates]
-    rank_features = sentence_rank.features(index, retrieval, question, candidates, dense, lexical)
     relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
@@ -103,6 +100,17 @@ def select(
         "known_share": known_share(index, question),
     }
     return Selection(passages, features)
+
+
+def candidate_features(index: Index, retrieval: Retrieval, question: str):
+    """The candidate sentences, their vector and BM25 scores, and their ranker features (what
+    ``select`` ranks, and what ``rag fit`` fits the ranker on)."""
+    candidates = _candidates(index, retrieval, with_references=asks_for_reference(question))
+    if not candidates:
+        return candidates, np.zeros(0), np.zeros(0), np.zeros((0, len(sentence_rank.FEATURES)))
+    dense = index.sentence_vectors[candidates] @ retrieval.query_vector
+    lexical = index.sentence_bm25.scores(question)[candidates]
+    return candidates, dense, lexical, sentence_rank.features(index, retrieval, question, candidates, dense, lexical)
 
 
 def _without_restatements(index: Index, picks: dict[int, float]) -> dict[int, float]:

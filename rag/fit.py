@@ -27,9 +27,8 @@ from rag.abstention import FEATURES as RULE_FEATURES
 from rag.abstention import AbstentionRule, transform
 from rag.cmrc import SpanItem
 from rag.evaluation import GoldItem, overlaps_enough, quote_spans
-from rag.extractive import _candidates
+from rag.extractive import candidate_features
 from rag.halves import FIT, HELD, half_of
-from rag.language import asks_for_reference
 from rag.span_eval import char_f1
 
 # Where the package keeps its fitted models (``rag/data``).
@@ -87,12 +86,9 @@ def ranking_rows(pipeline, questions: list[Question], suite: str) -> list[tuple[
     rows = []
     for q in questions:
         query, _, answer_from = pipeline.prepare(q.text, q.history)
-        candidates = _candidates(pipeline.index, answer_from, with_references=asks_for_reference(query))
+        candidates, _, _, x = candidate_features(pipeline.index, answer_from, query)
         if not candidates:
             continue
-        dense = pipeline.index.sentence_vectors[candidates] @ answer_from.query_vector
-        lexical = pipeline.index.sentence_bm25.scores(query)[candidates]
-        x = sentence_rank.features(pipeline.index, answer_from, query, candidates, dense, lexical)
         rows.append((x, np.array([q.answers(c) for c in candidates]), q.half, suite))
     return rows
 
