@@ -179,7 +179,7 @@ class Pipeline:
         first = selection.passages[0]
         short = self.short_answer(question, list(range(first.first, first.last + 1)))
         body = "".join(f"{_as_quoted(c.text)}[{c.n}]" for c in citations)
-        if short is not None and short.text != citations[0].text:
+        if short is not None and short_answer.leads(question, short.text, citations[0].text):
             body = f"{_as_quoted(short.text)}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first
         return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True,
                       citations=citations, short_answer=short)

@@ -8,10 +8,13 @@ rules propose, by a linear chooser fitted on data:
   replaced ("大联盟在什么时候修改了…？" against "大联盟在1991年修改了…"), so the text between
   where the question's words before and after its question word match is the answer;
 - values of the kind the question asks for (``answer_types``: a date, a length, a count…),
-  and titles or quotations in 《》「」“”.
+  whole dates and joined ranges, cut to whole words, and titles or quotations in 《》「」“”.
 
-Questions that ask why, how, or for a list get no short answer: their answer is the
-sentence, and a fragment of it would be a guess.
+The chooser is a softmax over the candidates of all the first citation's sentences, fitted
+by ``rag fit`` on CMRC's fit half. A measured value of the asked kind ("9例" for 几例) wins
+outright. A why, how, yes-or-no or list question is answered by a clause or more (never a
+lone value), and that short answer is marked in its quote rather than said again before it
+(``leads``). A statement (a writer's claim) asks nothing and gets no short answer.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from rag import segment
 from rag.answer_types import asked_types, value_pattern
 from rag.language import QUESTION_WORDS, asks_for_reason, asks_for_several
 from rag.sentence_rank import char_bigrams
@@ -35,16 +41,30 @@ _TRIM = "，,；;：:。！？!?、 \u3000\t"
 _TITLE = re.compile(r"《[^》]{1,40}》|「[^」]{1,40}」|“[^”]{1,40}”|『[^』]{1,40}』")
 _BARE_NUMBER = re.compile(r"[\d.,，]+\s*[万亿]?|[一二两三四五六七八九十百千万亿]+")
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]")
+# A calendar date, whole: "2009年9月27日", "2006年6月", "9月27日".
+_DATE = re.compile(r"(?:公元前?)?(?:\d{1,4}|[一二三四五六七八九十〇零]{1,4})年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
+# What may stand between two values that together are one answer ("15日及8月16日", "5~32公里").
+_VALUE_JOIN = re.compile(r"\s*(?:[-–—~～至到、]|及|和|或)?\s*")
+# A measure word after a count question word: 分钟, 个, 名, 次, 届…
+_UNIT = re.compile(r"(?:个|位|名|次|届|场|座|所|家|种|条|部|张|首|本|项|件|只|头|匹|层|分钟|小时|秒|天|周|年|岁|倍|人|米|公里|公尺|公分|英尺|厘米|平方公里|公顷|吨|公斤|元|美元|万|亿)")
+# A linking word the answer does not include when a gap starts with it ("于", "在", "是", "由"…).
+_LEADING_LINK = re.compile(r"(?:是|为|于|在|由|被|与|和|以|从|将|把|叫做?|称为|名为|又称|或称|简称|位于|共有|共|约|达|曾)")
+# Particles an answer rarely ends with: "石油的", "保罗·皮尔斯则".
+_PARTICLES = "的了则等着过吗呢也"
 _GENERIC_VALUE = re.compile(r"\d[\d.,，:：×%％~～\-–]*\d?\S{0,2}")
 # Questions whose answer is a reason, a way or a list: the sentence answers, not a span.
-_NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|\bhow\b(?!\s+(?:many|much|long|old|far|often|tall|big|high))", re.I)
-# The question-word form decides which kinds of span fit (one-hot in the features).
-QUESTION_FORMS = ("value", "who", "what", "other")
+_NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|吗[？?]?\s*$|是否|会不会|有没有|能不能|是不是|可不可以|还是|\bhow\b(?!\s+(?:many|much|long|old|far|often|tall|big|high))", re.I)
+# The question-word form decides which kinds of span fit (one-hot in the features); "open"
+# is a why, how or list question, whose answer is usually a clause or the sentence.
+QUESTION_FORMS = ("value", "who", "what", "open", "other")
 SPAN_KINDS = ("sentence", "clause", "run", "gap", "value", "title")
 # Matching the question's words next to its question word: at least this many characters.
 MIN_CONTEXT = 2
 MAX_CONTEXT = 12
-# Longest short answer offered; beyond it the sentence itself is the answer.
+# Kinds of value that are a number with a unit: when one is asked for, a value of that kind
+# is the answer. (Dates, places and organisations are looser; the chooser weighs those.)
+MEASURED_KINDS = ("dose", "duration", "times", "count", "cost", "measure", "age", "temperature")
+# Longest short answer that goes before the quote in the answer text.
 MAX_SHORT_CHARS = 60
 
 
@@ -68,7 +88,9 @@ def feature_names() -> list[str]:
     """Names of the chooser's features, in column order."""
     pairs = [f"{k}|{f}" for k in SPAN_KINDS for f in QUESTION_FORMS]
     return pairs + ["question_pairs", "from_question", "log_length", "share_of_sentence",
-                    "holds_gap", "touches_gap", "at_start", "at_end", "holds_asked_value"]
+                    "holds_gap", "touches_gap", "at_start", "at_end", "holds_asked_value",
+                    "gap_context", "gap_both_sides", "sentence_question_pairs", "cuts_word",
+                    "starts_with_link", "ends_with_particle", "is_asked_value", "bare_number"] + [f"log_length|{f}" for f in QUESTION_FORMS]
 
 
 def load_chooser(path: Path | None = None) -> Chooser:
@@ -83,8 +105,21 @@ def wants_short_answer(question: str) -> bool:
     return not (_NO_SHORT.search(question) or asks_for_reason(question) or asks_for_several(question))
 
 
+def leads(question: str, short: str, passage: str) -> bool:
+    """Whether the short answer goes before the quoted passage in the answer text.
+
+    It does for a question a few words answer ("几例？" -> "9例——…"). For a why, how, yes-or-no
+    or list question, or when the span is most of a sentence, the passage itself is the answer,
+    and repeating part of it in front would only say it twice; the short answer is still given
+    (and marked inside the quote on the page).
+    """
+    return wants_short_answer(question) and len(short) <= MAX_SHORT_CHARS and short != passage
+
+
 def question_form(question: str) -> str:
-    """``"value"`` (a date, number, place…), ``"who"``, ``"what"`` or ``"other"``."""
+    """``"value"`` (a date, number, place…), ``"who"``, ``"what"``, ``"open"`` (why, how, which ones) or ``"other"``."""
+    if not wants_short_answer(question):
+        return "open"
     if asked_types(question):
         return "value"
     if re.search(r"谁|哪位|什么人|何人|\bwho\b", question, re.I):
@@ -94,11 +129,21 @@ def question_form(question: str) -> str:
     return "other"
 
 
-def candidates(question: str, sentence: str) -> tuple[list[Span], tuple[int, int] | None]:
+class Gap(NamedTuple):
+    """Where the question word's answer sits, and how many characters matched on its left and right."""
+
+    start: int
+    end: int
+    left: int
+    right: int
+
+
+def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     """Candidate spans of ``sentence`` for ``question``, and the question-word gap if one aligns."""
     body = len(sentence.rstrip(_TRIM))
     found: list[Span] = [Span("sentence", 0, body)]
     clauses = _clauses(sentence[:body])
+    open_question = not wants_short_answer(question)
     for i, (a, b) in enumerate(clauses):
         if len(clauses) > 1:
             found.append(Span("clause", a, b))
@@ -107,54 +152,106 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], tuple[int, int
                 found.append(Span("run", a, clauses[j][1]))
     gap = question_gap(question, sentence[:body])
     if gap:
-        found.append(Span("gap", *gap))
+        found.append(Span("gap", gap.start, gap.end))
+        lead = _LEADING_LINK.match(sentence, gap.start, gap.end)
+        if lead and lead.end() < gap.end:
+            found.append(Span("gap", lead.end(), gap.end))  # "于2009年…" -> "2009年…"
+    if open_question:  # a why, how, yes-or-no or list question is answered by a clause or more
+        return _distinct(_trimmed(sentence, found), question, sentence), gap
     for kind in asked_types(question):
         found += [Span("value", m.start(), m.end()) for m in value_pattern(kind).finditer(sentence[:body])]
     found += [Span("value", m.start(), m.end()) for m in _GENERIC_VALUE.finditer(sentence[:body])]
+    found += [Span("value", *joined) for joined in _joined_values(sentence[:body], found)]
+    found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
     found += [Span("title", m.start(), m.end()) for m in _TITLE.finditer(sentence[:body])]
+    found = [_to_word_ends(s, sentence) if s.kind == "value" else s for s in found]
     return _distinct(_trimmed(sentence, found), question, sentence), gap
 
 
-def question_gap(question: str, sentence: str) -> tuple[int, int] | None:
+@lru_cache(maxsize=256)
+def word_bounds(sentence: str) -> frozenset[int]:
+    """Offsets where a jieba word starts or ends in ``sentence`` (and its two ends)."""
+    return frozenset({0, len(sentence)} | {b for _, a, z in segment.tokenize(sentence) for b in (a, z)})
+
+
+def _to_word_ends(span: Span, sentence: str) -> Span:
+    """A value span shrunk to whole words: the pattern's loose tail must not take half a word
+    ("9例患" of "9例患者" -> "9例")."""
+    bounds = word_bounds(sentence)
+    end = max((b for b in bounds if span.start < b <= span.end), default=span.end)
+    return Span(span.kind, span.start, end)
+
+
+def question_gap(question: str, sentence: str) -> Gap | None:
     """Where the question word's answer sits in ``sentence``: between the matched words around it.
 
-    ``("大联盟在什么时候修改了定义？", "大联盟在1991年修改了定义")`` -> ``(4, 9)`` ("1991年").
+    ``("大联盟在什么时候修改了定义？", "大联盟在1991年修改了定义")`` -> ``Gap(4, 9, 3, 6)`` ("1991年").
     """
     match = QUESTION_WORDS.search(question)
     if not match:
         return None
     left = question[:match.start()]
     right = re.sub(r"^(的|是|了|呢)", "", question[match.end():].rstrip("？?。！! "))
-    left_end = _suffix_end(left, sentence)
-    right_start = _prefix_start(right, sentence, left_end if left_end is not None else 0)
+    left_end, left_len = _suffix_end(left, sentence)
+    right_start, right_len = _prefix_start(right, sentence, left_end if left_end is not None else 0)
     if left_end is not None and right_start is not None and right_start > left_end:
-        return left_end, right_start
+        return Gap(left_end, _with_unit(match.group(0), right, sentence, right_start), left_len, right_len)
     if left_end is not None:
         mark = _CLAUSE_MARK.search(sentence, left_end)
         end = mark.start() if mark else len(sentence)
-        return (left_end, end) if end > left_end else None
+        return Gap(left_end, end, left_len, 0) if end > left_end else None
     if right_start is not None:
         begin = max([m.end() for m in _CLAUSE_MARK.finditer(sentence, 0, right_start)], default=0)
-        return (begin, right_start) if right_start > begin else None
+        end = _with_unit(match.group(0), right, sentence, right_start)
+        return Gap(begin, end, 0, right_len) if right_start > begin else None
     return None
 
 
-def _suffix_end(context: str, sentence: str) -> int | None:
-    """End of the longest tail of ``context`` (at least MIN_CONTEXT characters) found in ``sentence``."""
+def _with_unit(question_word: str, right: str, sentence: str, right_start: int) -> int:
+    """Where the gap ends: after the measure word a count question puts after its question word.
+
+    "多少分钟内不得…" against "4分钟内不得…": the answer is "4分钟", not "4".
+    """
+    if question_word not in ("多少", "几"):
+        return right_start
+    unit = _UNIT.match(right)
+    if unit and sentence.startswith(unit.group(0), right_start):
+        return right_start + len(unit.group(0))
+    return right_start
+
+
+def _suffix_end(context: str, sentence: str) -> tuple[int | None, int]:
+    """End of the longest tail of ``context`` (at least MIN_CONTEXT characters) found in ``sentence``, and its length."""
     for length in range(min(len(context), MAX_CONTEXT), MIN_CONTEXT - 1, -1):
         at = sentence.find(context[-length:])
         if at >= 0:
-            return at + length
-    return None
+            return at + length, length
+    return None, 0
 
 
-def _prefix_start(context: str, sentence: str, after: int) -> int | None:
-    """Start of the longest head of ``context`` found in ``sentence`` at or after ``after``."""
+def _prefix_start(context: str, sentence: str, after: int) -> tuple[int | None, int]:
+    """Start of the longest head of ``context`` found in ``sentence`` at or after ``after``, and its length."""
     for length in range(min(len(context), MAX_CONTEXT), MIN_CONTEXT - 1, -1):
         at = sentence.find(context[:length], after)
         if at >= 0:
-            return at
-    return None
+            return at, length
+    return None, 0
+
+
+def _joined_values(sentence: str, spans: list[Span]) -> list[tuple[int, int]]:
+    """Runs of value spans that follow each other with at most a joining word between them."""
+    values = sorted({(s.start, s.end) for s in spans if s.kind == "value"})
+    runs: list[tuple[int, int]] = []
+    for start, end in values:
+        if runs and start >= runs[-1][0]:
+            between = sentence[runs[-1][1]:start] if start > runs[-1][1] else ""
+            if end > runs[-1][1] and _VALUE_JOIN.fullmatch(between):
+                runs[-1] = (runs[-1][0], end)
+                continue
+            if end <= runs[-1][1]:
+                continue
+        runs.append((start, end))
+    return [r for r in runs if (r[0], r[1]) not in values]
 
 
 def _clauses(text: str) -> list[tuple[int, int]]:
@@ -192,24 +289,43 @@ def balanced(text: str) -> bool:
 
 def _distinct(spans: list[Span], question: str, sentence: str) -> list[Span]:
     """Each span once (its first kind wins), leaving out values the question itself states and
-    spans that cut a bracket or quotation in half."""
+    spans that cut a bracket, a quotation or a number in half ("1日" of "21日")."""
     seen, out = set(), []
     for s in spans:
         text = sentence[s.start:s.end]
         if (s.start, s.end) in seen or (s.kind == "value" and text in question) or not balanced(text):
+            continue
+        if s.kind == "value" and _cuts_number(sentence, s.start, s.end):
             continue
         seen.add((s.start, s.end))
         out.append(s)
     return out
 
 
-def features(question: str, sentence: str, spans: list[Span], gap: tuple[int, int] | None) -> np.ndarray:
+def _is_value_of(text: str, patterns: list[re.Pattern]) -> bool:
+    """Whether ``text`` is, whole, a number-bearing value of one of the patterns (a count, not a bare "150万")."""
+    return (bool(_NUMBER.search(text)) and not _BARE_NUMBER.fullmatch(text)
+            and any(p.fullmatch(text) for p in patterns))
+
+
+def _cuts_number(sentence: str, start: int, end: int) -> bool:
+    """Whether a span starts or ends inside a run of digits."""
+    return (0 < start and sentence[start - 1].isdigit() and sentence[start].isdigit()) or (
+        end < len(sentence) and sentence[end - 1].isdigit() and sentence[end].isdigit())
+
+
+def features(question: str, sentence: str, spans: list[Span], gap: Gap | None) -> np.ndarray:
     """The chooser's feature matrix: one row per candidate span."""
     form = question_form(question)
     q_pairs = char_bigrams(QUESTION_WORDS.sub(" ", question))
     q_chars = {c for c in question.lower() if c.isalnum()}
     asked = [value_pattern(k) for k in asked_types(question)]
     body = max(1, len(sentence.rstrip(_TRIM)))
+    # How well the sentence as a whole matches the question: of several cited sentences,
+    # the answer is in the one the question restates.
+    sentence_pairs = len(char_bigrams(sentence) & q_pairs) / max(1, len(q_pairs))
+    context = math.log1p(gap.left + gap.right) if gap else 0.0
+    bounds = word_bounds(sentence)
     rows = []
     for s in spans:
         text = sentence[s.start:s.end]
@@ -226,33 +342,38 @@ def features(question: str, sentence: str, spans: list[Span], gap: tuple[int, in
             float(s.start == 0),
             float(s.end >= body),
             float(any(p.search(text) for p in asked)),
+            context if s.kind == "gap" else 0.0,
+            float(s.kind == "gap" and gap is not None and gap.left > 0 and gap.right > 0),
+            sentence_pairs,
+            float(s.start not in bounds) + float(s.end not in bounds),
+            float(bool(_LEADING_LINK.match(text))),
+            float(text[-1] in _PARTICLES),
+            # A whole value of the asked kind ("9例" for 几例), and a number without its unit ("150万").
+            float(s.kind == "value" and _is_value_of(text, asked)),
+            float(bool(_BARE_NUMBER.fullmatch(text))),
+            *[math.log1p(len(text)) * (form == f) for f in QUESTION_FORMS],
         ])
     return np.array(rows, dtype=np.float64).reshape(len(spans), len(feature_names()))
 
 
 def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, int, int] | None:
     """The short answer as (sentence number, start, end) among ``sentences`` (those of the first
-    citation), or None when no short span answers."""
-    if not wants_short_answer(question):
+    citation), or None for a statement (a writer's claim asks nothing) or when nothing is a candidate.
+
+    A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长) beats any other
+    candidate in any of the sentences; otherwise the chooser's best candidate wins.
+    """
+    if not QUESTION_WORDS.search(question):
         return None
-    asked = [value_pattern(kind) for kind in asked_types(question)]
-    best: tuple[float, int, Span] | None = None
+    measured = [value_pattern(kind) for kind in asked_types(question) if kind in MEASURED_KINDS]
+    best: tuple[bool, float, int, Span] | None = None
     for n, sentence in enumerate(sentences):
         spans, gap = candidates(question, sentence)
-        typed = [s for s in spans if s.kind == "value" and any(p.fullmatch(sentence[s.start:s.end]) for p in asked)
-                 and _NUMBER.search(sentence[s.start:s.end])]
-        if typed and (best is None or best[2].kind != "value"):
-            best = None  # a value of the asked kind ("9例" for 几例) beats any clause
-        elif not typed and best is not None and best[2].kind == "value":
-            continue
-        typed = [s for s in typed if not _BARE_NUMBER.fullmatch(sentence[s.start:s.end])] or typed  # "36例" over "150万"
-        spans = typed or spans
         if not spans:
             continue
         scores = features(question, sentence, spans, gap) @ chooser.weights
-        k = int(np.argmax(scores))
-        if best is None or scores[k] > best[0]:
-            best = (float(scores[k]), n, spans[k])
-    if best is None or best[2].end - best[2].start > MAX_SHORT_CHARS:
-        return None
-    return best[1], best[2].start, best[2].end
+        typed = [_is_value_of(sentence[s.start:s.end], measured) if s.kind == "value" else False for s in spans]
+        k = max(range(len(spans)), key=lambda i: (typed[i], scores[i]))
+        if best is None or (typed[k], scores[k]) > best[:2]:
+            best = (typed[k], float(scores[k]), n, spans[k])
+    return None if best is None else (best[2], best[3].start, best[3].end)

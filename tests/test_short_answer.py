@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.short_answer import Chooser, balanced, candidates, choose, feature_names, question_gap, wants_short_answer
+from rag.short_answer import (Chooser, balanced, candidates, choose, feature_names, leads, load_chooser, question_gap,
+                               wants_short_answer)
 
 
 def _text(sentence, span):
@@ -14,14 +15,14 @@ def _text(sentence, span):
 
 def test_question_gap_is_the_answer_between_matched_words():
     sentence = "大联盟在1991年修改了对无安打比赛的定义，至少必须投满9局。"
-    start, end = question_gap("大联盟在什么时候修改了对无安打比赛的定义？", sentence)
-    assert sentence[start:end] == "1991年"
+    gap = question_gap("大联盟在什么时候修改了对无安打比赛的定义？", sentence)
+    assert sentence[gap.start:gap.end] == "1991年" and gap.left >= 2 and gap.right >= 2
 
 
 def test_question_gap_runs_to_the_clause_end_without_a_right_match():
     sentence = "生命数耗完即算为踢爆，重生者无敌。"
-    start, end = question_gap("生命数耗完即算为什么？", sentence)
-    assert sentence[start:end] == "踢爆"
+    gap = question_gap("生命数耗完即算为什么？", sentence)
+    assert sentence[gap.start:gap.end] == "踢爆" and gap.right == 0
 
 
 def test_question_gap_is_none_without_matching_words():
@@ -60,9 +61,54 @@ def test_choose_prefers_a_value_of_the_asked_kind_in_any_sentence():
     assert (n, sentences[n][start:end]) == (1, "9例")
 
 
-def test_choose_gives_nothing_for_a_why_question():
+def test_question_gap_takes_the_measure_word_of_a_count_question():
+    sentence = "若游戏中离，则4分钟内不得进行配对。"
+    gap = question_gap("若游戏中离，则多少分钟内不得进行配对？", sentence)
+    assert sentence[gap.start:gap.end] == "4分钟"
+
+
+def test_a_date_is_one_candidate_and_no_value_cuts_a_number_or_a_word():
+    sentence = "西贡商信银行成立于1991年12月21日，共有36例患者。"
+    spans, _ = candidates("西贡商信银行成立的时间是什么时候？", sentence)
+    values = {_text(sentence, s) for s in spans if s.kind == "value"}
+    assert "1991年12月21日" in {_text(sentence, s) for s in spans}
+    assert "1日" not in values and "21日" in values
+    spans, _ = candidates("一共有几例？", sentence)
+    assert "36例" in {_text(sentence, s) for s in spans} and "36例患" not in {_text(sentence, s) for s in spans}
+
+
+def test_a_gap_is_also_offered_without_its_linking_word():
+    sentence = "第二届比赛于2009年9月27日-10月9日举行。"
+    texts = {_text(sentence, s) for s in candidates("第二届比赛什么时候举行的？", sentence)[0]}
+    assert {"于2009年9月27日-10月9日", "2009年9月27日-10月9日"} <= texts
+
+
+def test_an_open_question_is_answered_by_a_clause_not_a_value():
+    sentence = "2021年的试验未见疗效，差异源于病程不同。"
+    kinds = {s.kind for s in candidates("为什么结论不一致？", sentence)[0]}
+    assert kinds <= {"sentence", "clause", "run", "gap"} and "clause" in kinds
+
+
+def test_shipped_chooser_gives_the_reason_clause_of_a_why_question():
+    sentences = ["两项研究的结论并不一致，这些差异可能源于患者病程的不同。"]
+    n, start, end = choose("为什么两项研究的结论不一致？", sentences, load_chooser())
+    assert "差异可能源于" in sentences[n][start:end]
+
+
+def test_a_statement_gets_no_short_answer():
     uniform = Chooser(np.zeros(len(feature_names())))
-    assert choose("为什么结论不一致？", ["差异源于病程不同。"], uniform) is None
+    assert choose("有研究发现外泌体中等剂量组认知改善最明显", ["中等剂量组的认知改善最为显著。"], uniform) is None
+
+
+@pytest.mark.parametrize("question,short,leading", [
+    ("共纳入几例患者？", "9例", True),
+    ("为什么结论不一致？", "差异源于病程不同", False),  # the quote itself is the answer
+    ("那疗效能确定吗？", "疗效尚不明确", False),
+    ("这是什么？", "甲" * 61, False),  # most of a sentence: said once, in the quote
+    ("共纳入几例患者？", "共纳入9例患者", False),  # the whole passage
+])
+def test_the_short_answer_leads_only_when_it_is_short_and_not_the_passage(question, short, leading):
+    assert leads(question, short, "共纳入9例患者") is leading
 
 
 def test_choose_prefers_a_value_with_its_unit_over_a_bare_number():
