@@ -59,19 +59,17 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
 ) -> None:
     """Build the index (or rebuild it when the corpus, model or settings changed)."""
-    from rag import store
+    from rag import lifecycle
     from rag.embedder import load_embedder
-    from rag.pipeline import rebuild, rebuild_reasons
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
-    reasons = rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
-    if settings.index_dir.is_dir():
-        store.collect_garbage(settings.index_dir)  # what killed builds left behind
+    reasons = lifecycle.rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
+    lifecycle.clean_start(settings.index_dir)
     if not reasons and not force:
         typer.echo(f"index is up to date: {settings.index_dir}", err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    built = rebuild(settings, load_embedder(settings), progress=True)
+    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True)
     path = built.path
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag import index as index_mod
-from rag import segment, store
+from rag import segment
 from rag import short_answer
 from rag.answer_models import AnswerModels, load_answer_models
 from rag.config import Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
-from rag.errors import RagError
 from rag.validation import check_history, check_question
 from rag.extractive import Selection, select
 from rag.generative import ChatAnswerer
+from rag.index import Index
 from rag.language import is_english
+from rag.lifecycle import ensure_index
 from rag.retriever import Retrieval, retrieve
 from rag.rewrite import follow_up_context
 from rag.schema import Answer, Citation, Passage, ShortAnswer
-
-log = logging.getLogger(__name__)
 
 NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"
 NO_ANSWER_EN = "The documents do not answer this question."
@@ -39,43 +36,6 @@ def _as_quoted(text: str) -> str:
     """A passage as quoted in the answer text: one line, and its own "[1]" (a reference number in
     the source) in full-width brackets so it is not read as a citation marker."""
     return _BRACKETED_NUMBER.sub(r"［\1］", _SPACES.sub(" ", text))
-
-
-def rebuild_reasons(settings: Settings) -> list[str]:
-    """Why the index must be (re)built: missing, damaged manifest, or stale; empty when fresh.
-
-    The corpus is read first, so a missing or unreadable corpus fails before anything else.
-    """
-    expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
-    try:
-        manifest = index_mod.read_manifest(settings.index_dir)
-    except RagError as exc:
-        return [str(exc)]
-    return ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
-
-
-def rebuild(settings: Settings, embedder: Embedder, progress: bool = True) -> index_mod.Index:
-    """Build and publish the index, reusing the vectors of unchanged passages of the live build."""
-    previous = index_mod.load_previous(settings.index_dir)
-    built = index_mod.build(settings, embedder, progress=progress, reuse=previous)
-    index_mod.save(built, settings.index_dir)
-    return built
-
-
-def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
-    """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
-    if settings.index_dir.is_dir():
-        # A clean start: builds a killed process left (half-written, or published and then
-        # superseded) go; the live build and any a running process is writing stay.
-        store.collect_garbage(settings.index_dir)
-    reasons = rebuild_reasons(settings)
-    if not reasons:
-        try:
-            return index_mod.load(settings.index_dir)
-        except RagError as exc:  # a damaged build is rebuilt, never served
-            reasons = [str(exc)]
-    log.warning("building the index: %s", "; ".join(reasons))
-    return rebuild(settings, embedder or load_embedder(settings), progress)
 
 
 # How many of the subject's best chunks a follow-up is answered from.
@@ -94,7 +54,7 @@ class Pipeline:
     """Everything needed to answer: settings, the loaded index, the embedder and the fitted answer models."""
 
     settings: Settings
-    index: index_mod.Index
+    index: Index
     embedder: Embedder
     models: AnswerModels
     generator: ChatAnswerer | None = None  # set when an OpenAI-compatible endpoint is configured
