@@ -269,7 +269,7 @@ def scale_ours(args: dict) -> dict:
     """BM25 (bm25s) and the production FAISS index over ``n`` synthetic chunks; fused retrieval."""
     _quiet()
     from rag import lexical, vectors
-    from rag.config import Settings
+    from rag.config import RetrievalParams, Settings
     from rag.embedder import load_embedder
     from rag.retriever import retrieve, top_indices
 
@@ -322,8 +322,8 @@ def scale_ours(args: dict) -> dict:
     embedder.encode(["预热 warm-up"], is_query=True)
     stub = SimpleNamespace(chunks=range(n), chunk_vectors=index, chunk_bm25=bm25,
                            sentence_vectors=np.zeros((0, X.shape[1]), dtype=np.float32))
-    fused = timed(lambda q: retrieve(stub, embedder, q, settings.top_k, settings.rrf_k, settings.dense_weight,
-                                     settings.bm25_weight), qs)
+    params = RetrievalParams.from_settings(settings)
+    fused = timed(lambda q: retrieve(stub, embedder, q, params), qs)
     embed_times = timed(lambda q: embedder.encode([q], is_query=True), qs)
     return {
         "n": n, "mean_terms_per_chunk": round(mean_terms, 1),

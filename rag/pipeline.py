@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag import segment
 from rag import short_answer
 from rag.answer_models import AnswerModels, load_answer_models
-from rag.config import Settings
+from rag.config import RetrievalParams, SelectionParams, Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
 from rag.validation import check_history, check_question
@@ -69,10 +69,15 @@ class Pipeline:
         generator = ChatAnswerer(settings) if settings.generative else None
         return cls(settings, ensure_index(settings, embedder, progress), embedder, load_answer_models(), generator)
 
+    @property
+    def retrieval_params(self) -> RetrievalParams:
+        """How this pipeline retrieves (read from its settings, which an ablation may vary)."""
+        return RetrievalParams.from_settings(self.settings)
+
     def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
-        """Fused BM25 + dense hits for a query."""
-        s = self.settings
-        return retrieve(self.index, self.embedder, query, top_k or s.top_k, s.rrf_k, s.dense_weight, s.bm25_weight)
+        """Fused BM25 + dense hits for a query (``top_k`` overrides the settings' number)."""
+        params = self.retrieval_params
+        return retrieve(self.index, self.embedder, query, replace(params, top_k=top_k or params.top_k))
 
     def search(self, claim: str, top_k: int | None = None) -> list[Passage]:
         """Ranked passages for a claim, each with section, span and exact text (for writers)."""
@@ -100,11 +105,7 @@ class Pipeline:
         t0 = time.perf_counter()
         query, retrieval, answer_from = self.prepare(question, history, top_k)
         t1 = time.perf_counter()
-        s = self.settings
-        selection = select(
-            self.index, answer_from, query, s.max_answer_sentences, self.models.ranker,
-            s.several_passage_ratio, s.second_passage_ratio, s.neighbour_expansion,
-        )
+        selection = select(self.index, answer_from, query, self.models.ranker, SelectionParams.from_settings(self.settings))
         if self.generator is not None:
             answer = self.generate(question, retrieval, selection)
         else:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rag import index, lifecycle, store
-from rag.config import Settings
+from rag.config import RetrievalParams, Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import HashEmbedder
 from rag.errors import IndexStoreError
@@ -72,7 +72,7 @@ def expected_fingerprint(settings: Settings) -> dict:
 
 
 def hits(idx: index.Index, query: str, k: int = 5):
-    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, k, 60, 1.0, 1.0).hits]
+    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, RetrievalParams(top_k=k, rrf_k=60, dense_weight=1.0, bm25_weight=1.0)).hits]
 
 
 def builds(root: Path) -> list[Path]:
