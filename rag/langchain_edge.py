@@ -1,7 +1,8 @@
-"""LangChain at the edge: the project's retrieval and cited answers as LangChain components.
+"""LangChain at the edge: the project's retrieval and cited answers as LangChain components,
+and LangChain chat models as the generative answerer's model.
 
-Only this module (and the optional generative answerer) imports LangChain, so the service
-starts without it. A LangChain user composes these like any other component::
+Only this module imports LangChain, so the service starts without it (the pipeline imports
+it only when a chat endpoint is configured). A LangChain user composes these like any other component::
 
     from rag.langchain_edge import answer_chain, retriever
     from rag.pipeline import Pipeline
@@ -18,11 +19,13 @@ from dataclasses import replace
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict
 
-from rag.config import RetrievalParams
+from rag.config import RetrievalParams, Settings
+from rag.generative import ChatModelAnswerer
 from rag.index import Index
 from rag.retriever import ChunkHit, retrieve
 
@@ -78,3 +81,26 @@ def answer_chain(pipeline) -> Runnable:
         return pipeline.ask(value["question"], value.get("history") or []).model_dump()
 
     return RunnableLambda(answer, name="cited_answer")
+
+
+def chat_answerer(model: BaseChatModel) -> ChatModelAnswerer:
+    """The generative answerer over any LangChain chat model (an endpoint's, or a fake one in tests)."""
+    def reply(messages: list[tuple[str, str]]) -> str:
+        content = model.invoke(messages).content
+        return content if isinstance(content, str) else str(content)
+
+    return ChatModelAnswerer(reply)
+
+
+def openai_chat_model(settings: Settings) -> BaseChatModel:
+    """The chat model behind the configured OpenAI-compatible endpoint."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model_name=settings.llm_model,
+        openai_api_base=settings.llm_base_url,
+        openai_api_key=settings.llm_api_key or "not-needed",
+        request_timeout=settings.llm_timeout_s,
+        max_retries=1,
+        temperature=0,
+    )
