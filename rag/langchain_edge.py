@@ -2,7 +2,8 @@
 and LangChain chat models as the generative answerer's model.
 
 Only this module imports LangChain, so the service starts without it (the pipeline imports
-it only when a chat endpoint is configured). A LangChain user composes these like any other component::
+it only when a chat endpoint is configured). A LangChain user composes these like any other
+component::
 
     from rag.langchain_edge import answer_chain, retriever
     from rag.pipeline import Pipeline
