@@ -507,8 +507,8 @@ def _updates(results: dict) -> str:
     parts = [
         "## Adding and deleting a document",
         "",
-        "Through the service (`Assistant.add_document` / `delete_document`: write the file, `rag.index.build(reuse=...)`, "
-        "save and publish) over synthetic text documents (recombined review sentences, about "
+        "Through the service (`Assistant.add_document` / `delete_document`: write the file, `rag.lifecycle.rebuild(reuse=...)`: build, "
+        "write and publish) over synthetic text documents (recombined review sentences, about "
         f"{first['chunks'] / max(first['documents'], 1):.0f} chunks each), random vectors standing in for the model. "
         f"The new document has {first['new_doc_chunks']} chunks. Every change rebuilds everything but the vectors of unchanged "
         "passages: the whole corpus is read, split into sentences and BM25-tokenised again (chunks *and* sentences).",

@@ -91,7 +91,7 @@ def review(args: dict) -> dict:
     """Build the review's index with the real model, time the pipeline, then the LangChain recipe."""
     _quiet()
     from rag import index as index_mod
-    from rag import segment
+    from rag import lifecycle, segment
     from rag.answer_models import load_answer_models
     from rag.config import Settings
     from rag.corpus import list_corpus_files, read_text
@@ -142,7 +142,7 @@ def review(args: dict) -> dict:
         builds.append({"total_s": total, "read_s": read_s, "timings": tm, "texts": len(set(index_mod.embedded_texts(built)[0]))})
         if not rep % 2:
             encodes.append(_model_encode(model, settings, built, st_batch))
-    index_mod.save(built, index_dir)
+    lifecycle.publish(built, index_dir)
     counts = built.manifest["counts"]
     med = lambda xs: float(np.median(xs))  # noqa: E731
     split = {
@@ -237,10 +237,11 @@ def _model_encode(model, settings, built, batch_size: int) -> float:
 def coldstart(args: dict) -> dict:
     """What a fresh ``rag ask`` spends its time on, stage by stage, in this fresh process."""
     t0 = time.perf_counter()
-    from rag import index as index_mod
+    from rag import store
     from rag.config import Settings
     from rag.embedder import load_embedder
-    from rag.pipeline import Pipeline, ensure_index  # noqa: F401
+    from rag.lifecycle import ensure_index
+    from rag.pipeline import Pipeline  # noqa: F401
 
     t1 = time.perf_counter()
     settings = Settings(corpus_dir=Path(args.get("corpus_dir") or CORPUS), index_dir=Path(args["index_dir"]))
@@ -255,7 +256,7 @@ def coldstart(args: dict) -> dict:
     pipeline = Pipeline(settings, idx, embedder, load_answer_models())
     answer = pipeline.ask(args["question"])
     t5 = time.perf_counter()
-    assert answer.answer and index_mod.read_manifest(settings.index_dir) is not None
+    assert answer.answer and store.live_manifest(settings.index_dir) is not None
     return {"stages_s": {"import": round(t1 - t0, 3), "load model": round(t2 - t1, 3), "warm-up encode": round(t3 - t2, 3),
                          "load + verify index": round(t4 - t3, 3), "first answer": round(t5 - t4, 3)},
             "total_s": round(t5 - t0, 3)}
@@ -268,7 +269,7 @@ def scale_ours(args: dict) -> dict:
     """BM25 (bm25s) and the production FAISS index over ``n`` synthetic chunks; fused retrieval."""
     _quiet()
     from rag import lexical, vectors
-    from rag.config import Settings
+    from rag.config import RetrievalParams, Settings
     from rag.embedder import load_embedder
     from rag.retriever import retrieve, top_indices
 
@@ -321,8 +322,8 @@ def scale_ours(args: dict) -> dict:
     embedder.encode(["预热 warm-up"], is_query=True)
     stub = SimpleNamespace(chunks=range(n), chunk_vectors=index, chunk_bm25=bm25,
                            sentence_vectors=np.zeros((0, X.shape[1]), dtype=np.float32))
-    fused = timed(lambda q: retrieve(stub, embedder, q, settings.top_k, settings.rrf_k, settings.dense_weight,
-                                     settings.bm25_weight), qs)
+    params = RetrievalParams.from_settings(settings)
+    fused = timed(lambda q: retrieve(stub, embedder, q, params), qs)
     embed_times = timed(lambda q: embedder.encode([q], is_query=True), qs)
     return {
         "n": n, "mean_terms_per_chunk": round(mean_terms, 1),
@@ -466,7 +467,7 @@ def updates(args: dict) -> dict:
     import faiss
 
     from rag import index as index_mod
-    from rag import vectors
+    from rag import lifecycle, vectors
     from rag.answer_models import load_answer_models
     from rag.config import Settings
     from rag.corpus import load_document
@@ -493,7 +494,7 @@ def updates(args: dict) -> dict:
         built = index_mod.build(settings, embedder, progress=False)
         build_s = time.perf_counter() - t
         t = time.perf_counter()
-        index_mod.save(built, index_dir)
+        lifecycle.publish(built, index_dir)
         save_s = time.perf_counter() - t
         chars = sum(len(d.text) for d in built.documents.values())
         initial = {"build_s": round(build_s, 2), "save_s": round(save_s, 2), "timings": built.manifest["build_timings_s"],

@@ -40,6 +40,20 @@ def _pipeline_for(text: str):
     return Pipeline.open(settings)
 
 
+def _echo_json(value) -> None:
+    """Print the machine form: indented JSON, Chinese as it is."""
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _show(as_json: bool, machine, lines: list[str]) -> None:
+    """Print ``machine`` as JSON with --json, else the human ``lines``."""
+    if as_json:
+        _echo_json(machine)
+        return
+    for line in lines:
+        typer.echo(line)
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
@@ -59,19 +73,17 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
 ) -> None:
     """Build the index (or rebuild it when the corpus, model or settings changed)."""
-    from rag import store
+    from rag import lifecycle
     from rag.embedder import load_embedder
-    from rag.pipeline import rebuild, rebuild_reasons
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
-    reasons = rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
-    if settings.index_dir.is_dir():
-        store.collect_garbage(settings.index_dir)  # what killed builds left behind
+    reasons = lifecycle.rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
+    lifecycle.clean_start(settings.index_dir)
     if not reasons and not force:
         typer.echo(f"index is up to date: {settings.index_dir}", err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    built = rebuild(settings, load_embedder(settings), progress=True)
+    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True)
     path = built.path
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]
@@ -82,35 +94,34 @@ def index_cmd(
     )
 
 
+Question = Annotated[str, typer.Argument(help="The question, in Chinese or English.")]
+Claim = Annotated[str, typer.Argument(help="A claim or phrase whose source you need.")]
+
+
 @app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="The question, in Chinese or English.")],
-    as_json: AsJson = False,
-    top_k: TopK = None,
-) -> None:
+def ask(question: Question, as_json: AsJson = False, top_k: TopK = None) -> None:
     """Answer a question with sentences of the corpus, each cited."""
     answer = _pipeline_for(question).ask(question, top_k=top_k)
-    if as_json:
-        typer.echo(json.dumps(answer.model_dump(exclude_none=True), ensure_ascii=False, indent=2))
-        return
-    typer.echo(answer.answer)
-    for c in answer.citations:
-        typer.echo(f"\n[{c.n}] {c.doc_id} · {c.section or '(开头)'} · 字符 {c.start}–{c.end}\n    {c.text}")
+    _show(as_json, answer.model_dump(exclude_none=True), _answer_lines(answer))
 
 
 @app.command()
-def search(
-    claim: Annotated[str, typer.Argument(help="A claim or phrase whose source you need.")],
-    as_json: AsJson = False,
-    top_k: TopK = None,
-) -> None:
+def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None) -> None:
     """Find the passages a claim rests on, with section and character span."""
     passages = _pipeline_for(claim).search(claim, top_k=top_k)
-    if as_json:
-        typer.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
-        return
-    for p in passages:
-        typer.echo(f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n")
+    _show(as_json, [p.model_dump() for p in passages], _passage_lines(passages))
+
+
+def _answer_lines(answer) -> list[str]:
+    """The human form of an answer: its text, then each source with its place in the document."""
+    sources = [f"\n[{c.n}] {c.doc_id} · {c.section or '(开头)'} · 字符 {c.start}–{c.end}\n    {c.text}" for c in answer.citations]
+    return [answer.answer, *sources]
+
+
+def _passage_lines(passages) -> list[str]:
+    """The human form of ranked passages: rank, place, score and the exact text."""
+    return [f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n"
+            for p in passages]
 
 
 @app.command()
@@ -196,8 +207,7 @@ def fit_cmd(
     """Refit the sentence ranker, the short-answer chooser and the abstention rule on the fit halves."""
     from rag.fit import fit_all
 
-    report = fit_all(_settings(), out)
-    typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    _echo_json(fit_all(_settings(), out))
 
 
 def main() -> None:

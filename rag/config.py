@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -83,6 +84,40 @@ class Settings(BaseSettings):
     def generative(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""
         return bool(self.llm_base_url and self.llm_model)
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """How chunks are retrieved: how many, and how BM25 and dense ranks are fused.
+
+    No defaults: every value comes from ``Settings`` (``from_settings``), so none can drift.
+    """
+
+    top_k: int
+    rrf_k: int
+    dense_weight: float
+    bm25_weight: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetrievalParams":
+        """The retrieval part of the settings."""
+        return cls(settings.top_k, settings.rrf_k, settings.dense_weight, settings.bm25_weight)
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    """How the answer's passages are chosen from the retrieved chunks (values from ``Settings``)."""
+
+    max_passages: int
+    several_ratio: float
+    second_ratio: float
+    neighbours: bool  # quote a sentence with the neighbour it leans on
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SelectionParams":
+        """The answer-selection part of the settings."""
+        return cls(settings.max_answer_sentences, settings.several_passage_ratio, settings.second_passage_ratio,
+                   settings.neighbour_expansion)
 
 
 def load_settings(**overrides) -> Settings:

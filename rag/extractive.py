@@ -15,6 +15,7 @@ import numpy as np
 
 from rag import sentence_rank
 from rag.answer_types import holds_type, missing_types
+from rag.config import SelectionParams
 from rag.index import Index
 from rag.corpus import BODY
 from rag.language import asks_for_reference, asks_for_several, is_english, named_entities
@@ -47,17 +48,9 @@ class Selection:
     features: dict[str, float]
 
 
-def select(
-    index: Index,
-    retrieval: Retrieval,
-    question: str,
-    max_passages: int,
-    ranker: LinearRanker,
-    several_ratio: float,
-    second_ratio: float,
-    expand: bool = True,
-) -> Selection:
+def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRanker, params: SelectionParams) -> Selection:
     """Choose the passages that answer ``question`` from the retrieved chunks, the answering one first."""
+    max_passages, several_ratio, second_ratio = params.max_passages, params.several_ratio, params.second_ratio
     candidates, dense, lexical, rank_features = candidate_features(index, retrieval, question)
     if not candidates:
         return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0,
@@ -88,7 +81,7 @@ def select(
         holder = _type_holder(index, kind, [candidates[i] for i in order], picks)
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
-    passages = sorted(_expand(index, list(picks.items()), neighbours=expand), key=lambda p: -p.score)
+    passages = sorted(_expand(index, list(picks.items()), neighbours=params.neighbours), key=lambda p: -p.score)
     features = {
         "top_dense": float(dense.max()),
         "top_bm25": float(lexical.max()),
@@ -183,7 +176,7 @@ def _candidates(index: Index, retrieval: Retrieval, with_references: bool = Fals
     return list(seen)
 
 
-def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool = True) -> list[Passage]:
+def _expand(index: Index, picks: list[tuple[int, float]], neighbours: bool) -> list[Passage]:
     """Grow each chosen sentence by the neighbour it leans on, merge overlaps, order by position."""
     spans = []
     for sid, score in picks:

@@ -1,27 +1,26 @@
-"""Building, saving, loading and checking the index: chunks, vectors, BM25 and a manifest."""
+"""The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest) and
+checking whether a build still matches the corpus, model and settings.
+
+On disk it is ``rag.store``'s; when it is (re)built, published and loaded is ``rag.lifecycle``'s.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import platform
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 
-from rag import lexical, store, vectors
+from rag import lexical, vectors
 from rag.chunks import Chunk, chunk_documents
 from rag.config import DEFAULT_MODEL, Settings
 from rag.corpus import Document, Sentence, StructureRules, load_corpus
 from rag.embedder import Embedder
 from rag.errors import IndexStoreError
-
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
@@ -130,7 +129,7 @@ def build(
     progress: bool = True,
     reuse: Index | None = None,
 ) -> Index:
-    """Split, chunk, embed and index the corpus in memory; ``save`` publishes it.
+    """Split, chunk, embed and index the corpus in memory; ``rag.lifecycle.publish`` publishes it.
 
     With ``reuse`` (the previous build, same model), passages whose text is unchanged keep
     their vectors, so adding or deleting one document embeds only what is new.
@@ -197,107 +196,6 @@ def _embed_reusing(embedder: Embedder, texts: list[str], reuse: Index | None, pr
     return np.vstack([known[t] for t in texts]).astype(np.float32)
 
 
-def save(index: Index, root: Path) -> Path:
-    """Write the build into a temporary folder under ``root`` and publish it atomically.
-
-    A failed write (full or read-only disk) removes the partial build, leaves the live
-    build untouched and raises IndexStoreError with the system's reason.
-    """
-    try:
-        tmp = store.new_build_dir(root)
-    except OSError as exc:
-        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
-    try:
-        return _write_and_publish(index, root, tmp)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
-
-
-def _write_and_publish(index: Index, root: Path, tmp: Path) -> Path:
-    """Write every file of the build into ``tmp``, then publish it."""
-    with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
-        for d in index.documents.values():
-            f.write(json.dumps({"doc_id": d.doc_id, "sha256": d.sha256, "text": d.text}, ensure_ascii=False) + "\n")
-    _write_json(tmp / "sentences.json", [[s.doc_id, s.start, s.end, s.section, s.role] for s in index.sentences])
-    _write_json(tmp / "chunks.json", [asdict(c) for c in index.chunks])
-    vectors.save(index.chunk_vectors, tmp / "chunks.faiss")
-    np.save(tmp / "sentences.npy", index.sentence_vectors)
-    index.chunk_bm25.save(tmp / "bm25_chunks")
-    index.sentence_bm25.save(tmp / "bm25_sentences")
-    manifest = dict(index.manifest)
-    manifest["files"] = {
-        p.relative_to(tmp).as_posix(): store.sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-    }
-    _write_json(tmp / "manifest.json", manifest)
-    final = store.publish(root, tmp)
-    index.manifest, index.path = manifest, final
-    return final
-
-
-def read_manifest(root: Path) -> dict | None:
-    """The live build's manifest, or None when there is no build."""
-    build_dir = store.current_build(root)
-    return None if build_dir is None else _manifest_of(build_dir)
-
-
-def _manifest_of(build_dir: Path) -> dict:
-    """The manifest of one build folder."""
-    try:
-        return json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexStoreError(f"index manifest unreadable in {build_dir}: {exc}") from None
-
-
-def load(root: Path, verify: bool = True) -> Index:
-    """Load the live build; with ``verify``, every file must match its checksum."""
-    build_dir = store.current_build(root)  # resolved once: a publish meanwhile cannot mix two builds
-    if build_dir is None:
-        raise IndexStoreError(f"no index in {root}: run `rag index`")
-    manifest = _manifest_of(build_dir)
-    if verify:
-        _verify_files(build_dir, manifest)
-    try:
-        documents = {}
-        with (build_dir / "documents.jsonl").open(encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                documents[row["doc_id"]] = Document(row["doc_id"], row["text"], row["sha256"])
-        sentences = [Sentence(d, s, e, sec, True, role) for d, s, e, sec, role in _read_json(build_dir / "sentences.json")]
-        chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in _read_json(build_dir / "chunks.json")]
-        n = len(chunks)
-        index = Index(
-            manifest=manifest,
-            documents=documents,
-            sentences=sentences,
-            chunks=chunks,
-            chunk_vectors=vectors.load(build_dir / "chunks.faiss"),
-            sentence_vectors=np.load(build_dir / "sentences.npy"),
-            chunk_bm25=lexical.Bm25.load(build_dir / "bm25_chunks", n),
-            sentence_bm25=lexical.Bm25.load(build_dir / "bm25_sentences", len(sentences)),
-            path=build_dir,
-        )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexStoreError(f"index in {build_dir} is damaged ({exc}): run `rag index`") from None
-    return index
-
-
-def load_previous(root: Path) -> Index | None:
-    """The live build if it loads cleanly (to reuse its vectors in a rebuild), else None."""
-    try:
-        return load(root) if store.current_build(root) else None
-    except Exception:  # a damaged build is simply not reused
-        return None
-
-
-def _verify_files(build_dir: Path, manifest: dict) -> None:
-    """Raise when a file is missing or its bytes differ from the manifest's checksum."""
-    for name, digest in manifest.get("files", {}).items():
-        path = build_dir / name
-        if not path.is_file() or store.sha256_file(path) != digest:
-            raise IndexStoreError(f"index file {name} is missing or corrupted in {build_dir}: run `rag index`")
-
-
 def _with_section(section: str, text: str) -> str:
     """Passage text as embedded and BM25-indexed: its section title gives it context."""
     return f"{section}\n{text}" if section else text
@@ -309,10 +207,3 @@ def _version(dist: str) -> str:
     except metadata.PackageNotFoundError:
         return "not installed"
 
-
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,7 +1,9 @@
-"""LangChain at the edge: the project's retrieval and cited answers as LangChain components.
+"""LangChain at the edge: the project's retrieval and cited answers as LangChain components,
+and LangChain chat models as the generative answerer's model.
 
-Only this module (and the optional generative answerer) imports LangChain, so the service
-starts without it. A LangChain user composes these like any other component::
+Only this module imports LangChain, so the service starts without it (the pipeline imports
+it only when a chat endpoint is configured). A LangChain user composes these like any other
+component::
 
     from rag.langchain_edge import answer_chain, retriever
     from rag.pipeline import Pipeline
@@ -14,12 +16,17 @@ starts without it. A LangChain user composes these like any other component::
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict
 
+from rag.config import RetrievalParams, Settings
+from rag.generative import ChatModelAnswerer
 from rag.index import Index
 from rag.retriever import ChunkHit, retrieve
 
@@ -41,30 +48,27 @@ def to_document(index: Index, hit: ChunkHit) -> Document:
 class HybridRetriever(BaseRetriever):
     """LangChain retriever over a built index: BM25 + dense, fused by reciprocal rank.
 
-    Build it with ``retriever(pipeline)`` to rank exactly as the service does; every field
-    is required, so no second set of defaults can drift from ``Settings``.
+    Build it with ``retriever(pipeline)`` to rank exactly as the service does; ``params`` has
+    no defaults, so no second set can drift from ``Settings``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: Index
     embedder: object
-    top_k: int
-    rrf_k: int
-    dense_weight: float
-    bm25_weight: float
+    params: RetrievalParams
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         """The fused top-k chunks as Documents."""
-        result = retrieve(self.index, self.embedder, query, self.top_k, self.rrf_k, self.dense_weight, self.bm25_weight)
+        result = retrieve(self.index, self.embedder, query, self.params)
         return [to_document(self.index, h) for h in result.hits]
 
 
 def retriever(pipeline, **overrides) -> HybridRetriever:
-    """The pipeline's retrieval as a LangChain retriever, with its settings (``overrides`` change some)."""
-    s = pipeline.settings
-    fields = {"top_k": s.top_k, "rrf_k": s.rrf_k, "dense_weight": s.dense_weight, "bm25_weight": s.bm25_weight}
-    return HybridRetriever(index=pipeline.index, embedder=pipeline.embedder, **(fields | overrides))
+    """The pipeline's retrieval as a LangChain retriever, with its parameters (``overrides`` change some,
+    e.g. ``top_k=4``)."""
+    params = replace(pipeline.retrieval_params, **overrides)
+    return HybridRetriever(index=pipeline.index, embedder=pipeline.embedder, params=params)
 
 
 def answer_chain(pipeline) -> Runnable:
@@ -78,3 +82,26 @@ def answer_chain(pipeline) -> Runnable:
         return pipeline.ask(value["question"], value.get("history") or []).model_dump()
 
     return RunnableLambda(answer, name="cited_answer")
+
+
+def chat_answerer(model: BaseChatModel) -> ChatModelAnswerer:
+    """The generative answerer over any LangChain chat model (an endpoint's, or a fake one in tests)."""
+    def reply(messages: list[tuple[str, str]]) -> str:
+        content = model.invoke(messages).content
+        return content if isinstance(content, str) else str(content)
+
+    return ChatModelAnswerer(reply)
+
+
+def openai_chat_model(settings: Settings) -> BaseChatModel:
+    """The chat model behind the configured OpenAI-compatible endpoint."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model_name=settings.llm_model,
+        openai_api_base=settings.llm_base_url,
+        openai_api_key=settings.llm_api_key or "not-needed",
+        request_timeout=settings.llm_timeout_s,
+        max_retries=1,
+        temperature=0,
+    )

@@ -1,81 +1,34 @@
-"""The assembled assistant: index, embedder, retrieval and answering behind two calls."""
+"""The assembled assistant: index, embedder, retrieval and an answerer behind two calls."""
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from rag import index as index_mod
-from rag import segment, store
-from rag import short_answer
+from rag import segment
 from rag.answer_models import AnswerModels, load_answer_models
-from rag.config import Settings
+from rag.answering import Answerer, Evidence, no_answer, quote
+from rag.config import RetrievalParams, SelectionParams, Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import Embedder, load_embedder
-from rag.errors import RagError
-from rag.validation import check_history, check_question
 from rag.extractive import Selection, select
-from rag.generative import ChatAnswerer
-from rag.language import is_english
+from rag.extractive_answer import ExtractiveAnswerer
+from rag.index import Index
+from rag.lifecycle import ensure_index
 from rag.retriever import Retrieval, retrieve
 from rag.rewrite import follow_up_context
-from rag.schema import Answer, Citation, Passage, ShortAnswer
-
-log = logging.getLogger(__name__)
-
-NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"
-NO_ANSWER_EN = "The documents do not answer this question."
-ENGLISH_LEAD = "The documents (in Chinese) say: "
-# Between the short answer and the quoted passages that support it.
-SHORT_ANSWER_SEPARATOR = "——"
-_SPACES = re.compile(r"\s*\n\s*")
-_BRACKETED_NUMBER = re.compile(r"\[(\d{1,3})\]")
+from rag.schema import Answer, Passage
+from rag.validation import check_history, check_question
 
 
-def _as_quoted(text: str) -> str:
-    """A passage as quoted in the answer text: one line, and its own "[1]" (a reference number in
-    the source) in full-width brackets so it is not read as a citation marker."""
-    return _BRACKETED_NUMBER.sub(r"［\1］", _SPACES.sub(" ", text))
+def answerer_for(settings: Settings) -> Answerer:
+    """The extractive answerer, or the chat model's when an OpenAI-compatible endpoint is configured."""
+    if not settings.generative:
+        return ExtractiveAnswerer()
+    from rag.langchain_edge import chat_answerer, openai_chat_model  # LangChain only in generative mode
 
-
-def rebuild_reasons(settings: Settings) -> list[str]:
-    """Why the index must be (re)built: missing, damaged manifest, or stale; empty when fresh.
-
-    The corpus is read first, so a missing or unreadable corpus fails before anything else.
-    """
-    expected = index_mod.fingerprint(settings, corpus_hashes(settings.corpus_dir))
-    try:
-        manifest = index_mod.read_manifest(settings.index_dir)
-    except RagError as exc:
-        return [str(exc)]
-    return ["no index yet"] if manifest is None else index_mod.stale_reasons(manifest, expected)
-
-
-def rebuild(settings: Settings, embedder: Embedder, progress: bool = True) -> index_mod.Index:
-    """Build and publish the index, reusing the vectors of unchanged passages of the live build."""
-    previous = index_mod.load_previous(settings.index_dir)
-    built = index_mod.build(settings, embedder, progress=progress, reuse=previous)
-    index_mod.save(built, settings.index_dir)
-    return built
-
-
-def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> index_mod.Index:
-    """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
-    if settings.index_dir.is_dir():
-        # A clean start: builds a killed process left (half-written, or published and then
-        # superseded) go; the live build and any a running process is writing stay.
-        store.collect_garbage(settings.index_dir)
-    reasons = rebuild_reasons(settings)
-    if not reasons:
-        try:
-            return index_mod.load(settings.index_dir)
-        except RagError as exc:  # a damaged build is rebuilt, never served
-            reasons = [str(exc)]
-    log.warning("building the index: %s", "; ".join(reasons))
-    return rebuild(settings, embedder or load_embedder(settings), progress)
+    return chat_answerer(openai_chat_model(settings))
 
 
 # How many of the subject's best chunks a follow-up is answered from.
@@ -91,13 +44,14 @@ def _merged(first: Retrieval, then: Retrieval, k: int) -> Retrieval:
 
 @dataclass
 class Pipeline:
-    """Everything needed to answer: settings, the loaded index, the embedder and the fitted answer models."""
+    """Everything needed to answer: settings, the loaded index, the embedder, the fitted answer models
+    and the answerer that writes the answer (extractive unless a chat model is configured)."""
 
     settings: Settings
-    index: index_mod.Index
+    index: Index
     embedder: Embedder
     models: AnswerModels
-    generator: ChatAnswerer | None = None  # set when an OpenAI-compatible endpoint is configured
+    answerer: Answerer = field(default_factory=ExtractiveAnswerer)
 
     @classmethod
     def open(cls, settings: Settings, progress: bool = True) -> "Pipeline":
@@ -106,13 +60,18 @@ class Pipeline:
         embedder = load_embedder(settings)
         embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
         segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
-        generator = ChatAnswerer(settings) if settings.generative else None
-        return cls(settings, ensure_index(settings, embedder, progress), embedder, load_answer_models(), generator)
+        index = ensure_index(settings, embedder, progress)
+        return cls(settings, index, embedder, load_answer_models(), answerer_for(settings))
+
+    @property
+    def retrieval_params(self) -> RetrievalParams:
+        """How this pipeline retrieves (read from its settings, which an ablation may vary)."""
+        return RetrievalParams.from_settings(self.settings)
 
     def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
-        """Fused BM25 + dense hits for a query."""
-        s = self.settings
-        return retrieve(self.index, self.embedder, query, top_k or s.top_k, s.rrf_k, s.dense_weight, s.bm25_weight)
+        """Fused BM25 + dense hits for a query (``top_k`` overrides the settings' number)."""
+        params = self.retrieval_params
+        return retrieve(self.index, self.embedder, query, replace(params, top_k=top_k or params.top_k))
 
     def search(self, claim: str, top_k: int | None = None) -> list[Passage]:
         """Ranked passages for a claim, each with section, span and exact text (for writers)."""
@@ -120,11 +79,8 @@ class Pipeline:
         result = self.retrieve(claim, top_k)
         passages = []
         for rank, hit in enumerate(result.hits, start=1):
-            chunk = self.index.chunks[hit.chunk]
-            passages.append(
-                Passage(rank=rank, id=chunk.id, doc_id=chunk.doc_id, section=chunk.section,
-                        text=self.index.chunk_text(hit.chunk), start=chunk.start, end=chunk.end, score=hit.score)
-            )
+            c = self.index.chunks[hit.chunk]
+            passages.append(quote(Passage, self.index, c.doc_id, c.section, c.start, c.end, rank=rank, score=hit.score))
         return passages
 
     def ask(self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None) -> Answer:
@@ -140,15 +96,12 @@ class Pipeline:
         t0 = time.perf_counter()
         query, retrieval, answer_from = self.prepare(question, history, top_k)
         t1 = time.perf_counter()
-        s = self.settings
-        selection = select(
-            self.index, answer_from, query, s.max_answer_sentences, self.models.ranker,
-            s.several_passage_ratio, s.second_passage_ratio, s.neighbour_expansion,
-        )
-        if self.generator is not None:
-            answer = self.generate(question, retrieval, selection)
+        selection = select(self.index, answer_from, query, self.models.ranker, SelectionParams.from_settings(self.settings))
+        # Declined before any answerer runs: a chat model is never asked what retrieval cannot answer.
+        if selection.passages and self.models.rule.answerable(selection.features):
+            answer = self.answerer.answer(question, Evidence(self.index, self.models, retrieval, selection))
         else:
-            answer = self.compose(question, selection)
+            answer = no_answer(question)
         t2 = time.perf_counter()
         if query != question:
             answer.retrieval_query = query
@@ -169,57 +122,3 @@ class Pipeline:
         subject = self.retrieve(context, SUBJECT_CHUNKS)
         answer_from = Retrieval(query, retrieval.query_vector, subject.hits, retrieval.clarity)
         return query, _merged(subject, retrieval, top_k or self.settings.top_k), answer_from
-
-    def compose(self, question: str, selection: Selection) -> Answer:
-        """Turn chosen passages into the answer text and its citations (or an abstention)."""
-        english = is_english(question)
-        if not selection.passages or not self.models.rule.answerable(selection.features):
-            return Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
-        citations = [self.citation(n, p.first, p.last, p.score) for n, p in enumerate(selection.passages, start=1)]
-        first = selection.passages[0]
-        short = self.short_answer(question, list(range(first.first, first.last + 1)))
-        body = "".join(f"{_as_quoted(c.text)}[{c.n}]" for c in citations)
-        if short is not None and short_answer.leads(question, short.text, citations[0].text):
-            body = f"{_as_quoted(short.text)}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first
-        return Answer(question=question, answer=(ENGLISH_LEAD + body) if english else body, answerable=True,
-                      citations=citations, short_answer=short)
-
-    def short_answer(self, question: str, sentence_ids: list[int]) -> ShortAnswer | None:
-        """The words of these sentences (the first citation's) that answer the question, as an exact span, or None."""
-        found = short_answer.choose(question, [self.index.sentence_text(i) for i in sentence_ids], self.models.chooser)
-        if found is None:
-            return None
-        n, a, b = found
-        sentence = self.index.sentences[sentence_ids[n]]
-        start, end = sentence.start + a, sentence.start + b
-        return ShortAnswer(text=self.index.text(sentence.doc_id, start, end), doc_id=sentence.doc_id, start=start, end=end)
-
-    def generate(self, question: str, retrieval: Retrieval, selection: Selection) -> Answer:
-        """Ask the configured chat model to answer from the numbered retrieved passages."""
-        english = is_english(question)
-        abstain = Answer(question=question, answer=NO_ANSWER_EN if english else NO_ANSWER_ZH, answerable=False)
-        if not selection.passages or not self.models.rule.answerable(selection.features):
-            return abstain  # no model call when retrieval found nothing that answers
-        hits = retrieval.hits
-        generated = self.generator.answer(
-            question, [(self.index.chunks[h.chunk].section, self.index.chunk_text(h.chunk)) for h in hits]
-        )
-        if generated.abstained:
-            return abstain.model_copy(update={"removed_markers": generated.removed or None})
-        citations = []
-        for n in sorted(generated.cited):
-            hit, chunk = hits[n - 1], self.index.chunks[hits[n - 1].chunk]
-            citations.append(Citation(
-                n=n, id=chunk.id, doc_id=chunk.doc_id, section=chunk.section, text=self.index.chunk_text(hit.chunk),
-                start=chunk.start, end=chunk.end, score=round(hit.score, 6),
-            ))
-        return Answer(question=question, answer=generated.text, answerable=True, citations=citations,
-                      removed_markers=generated.removed)
-
-    def citation(self, n: int, first: int, last: int, score: float) -> Citation:
-        """The citation of sentences ``first..last``: exact text and span of the original document."""
-        a, b = self.index.sentences[first], self.index.sentences[last]
-        return Citation(
-            n=n, id=f"{a.doc_id}#{a.start}-{b.end}", doc_id=a.doc_id, section=a.section,
-            text=self.index.text(a.doc_id, a.start, b.end), start=a.start, end=b.end, score=round(score, 6),
-        )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rag import vectors
+from rag.config import RetrievalParams
 from rag.embedder import Embedder
 from rag.index import Index
 
@@ -61,19 +62,12 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return picked[np.argsort(-scores[picked], kind="stable")]
 
 
-def retrieve(
-    index: Index,
-    embedder: Embedder,
-    query: str,
-    top_k: int,
-    rrf_k: int,
-    dense_weight: float,
-    bm25_weight: float,
-) -> Retrieval:
-    """The ``top_k`` chunks for ``query`` by weighted reciprocal-rank fusion.
+def retrieve(index: Index, embedder: Embedder, query: str, params: RetrievalParams) -> Retrieval:
+    """The ``params.top_k`` chunks for ``query`` by weighted reciprocal-rank fusion.
 
     A weight of 0 turns a method off (BM25-only or dense-only retrieval).
     """
+    top_k, rrf_k, dense_weight, bm25_weight = params.top_k, params.rrf_k, params.dense_weight, params.bm25_weight
     qv = embedder.encode([query], is_query=True)[0]
     n = len(index.chunks)
     depth = min(n, max(CANDIDATE_DEPTH, top_k))

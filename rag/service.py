@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from rag import documents as docs_mod
-from rag import index as index_mod
+from rag import lifecycle
 from rag.config import Settings
 from rag.errors import DocumentNotFound, LastDocument
 from rag.pipeline import Pipeline
@@ -80,8 +80,7 @@ class Assistant:
         """Rebuild (reusing unchanged vectors) and publish; on failure, undo the corpus change."""
         current = self.pipeline
         try:
-            built = index_mod.build(current.settings, current.embedder, progress=False, reuse=current.index)
-            index_mod.save(built, current.settings.index_dir)
+            built = lifecycle.rebuild(current.settings, current.embedder, progress=False, reuse=current.index)
         except Exception:
             if previous is None:
                 path.unlink(missing_ok=True)

@@ -1,9 +1,16 @@
-"""Atomic publication of built artifacts: build in a temporary folder, then switch a pointer.
+"""The index on disk: the files of one build, and atomic publication by switching a pointer.
 
 Layout of the index folder::
 
     index/CURRENT          the name of the live build (replaced atomically)
-    index/build-<id>/      one complete build: manifest.json and its files
+    index/build-<id>/      one complete build:
+        manifest.json        what the build depends on, its counts, and the checksum of every file below
+        documents.jsonl      the documents' full text, one JSON object a line
+        sentences.json       the citable sentences: [doc_id, start, end, section, role]
+        chunks.json          the chunks, with the sentences each holds
+        chunks.faiss         the chunk vectors
+        sentences.npy        the sentence vectors
+        bm25_chunks/, bm25_sentences/   the BM25 indexes
 
 Readers resolve CURRENT once and read that build, so a rebuild running beside them,
 or one killed half-way, never shows them a mixture or a broken index.
@@ -12,12 +19,92 @@ or one killed half-way, never shows them a mixture or a broken index.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
+from rag import lexical, vectors
+from rag.chunks import Chunk
+from rag.corpus import Document, Sentence
+from rag.errors import IndexStoreError
+from rag.index import Index
+
 POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+
+
+def write_build(index: Index, folder: Path) -> dict:
+    """Write every file of the build into ``folder``; returns the manifest with each file's checksum."""
+    with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
+        for d in index.documents.values():
+            f.write(json.dumps({"doc_id": d.doc_id, "sha256": d.sha256, "text": d.text}, ensure_ascii=False) + "\n")
+    _write_json(folder / "sentences.json", [[s.doc_id, s.start, s.end, s.section, s.role] for s in index.sentences])
+    _write_json(folder / "chunks.json", [asdict(c) for c in index.chunks])
+    vectors.save(index.chunk_vectors, folder / "chunks.faiss")
+    np.save(folder / "sentences.npy", index.sentence_vectors)
+    index.chunk_bm25.save(folder / "bm25_chunks")
+    index.sentence_bm25.save(folder / "bm25_sentences")
+    manifest = dict(index.manifest)
+    manifest["files"] = {
+        p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+    _write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def read_build(build_dir: Path, verify: bool = True) -> Index:
+    """Read one build folder; with ``verify``, every file must match its checksum in the manifest."""
+    manifest = read_manifest(build_dir)
+    if verify:
+        _verify_files(build_dir, manifest)
+    try:
+        documents = {}
+        with (build_dir / "documents.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                documents[row["doc_id"]] = Document(row["doc_id"], row["text"], row["sha256"])
+        sentences = [Sentence(d, s, e, sec, True, role) for d, s, e, sec, role in _read_json(build_dir / "sentences.json")]
+        chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in _read_json(build_dir / "chunks.json")]
+        return Index(
+            manifest=manifest,
+            documents=documents,
+            sentences=sentences,
+            chunks=chunks,
+            chunk_vectors=vectors.load(build_dir / "chunks.faiss"),
+            sentence_vectors=np.load(build_dir / "sentences.npy"),
+            chunk_bm25=lexical.Bm25.load(build_dir / "bm25_chunks", len(chunks)),
+            sentence_bm25=lexical.Bm25.load(build_dir / "bm25_sentences", len(sentences)),
+            path=build_dir,
+        )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexStoreError(f"index in {build_dir} is damaged ({exc}): run `rag index`") from None
+
+
+def read_manifest(build_dir: Path) -> dict:
+    """The manifest of one build folder."""
+    try:
+        return json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"index manifest unreadable in {build_dir}: {exc}") from None
+
+
+def live_manifest(root: Path) -> dict | None:
+    """The live build's manifest, or None when there is no build."""
+    build_dir = current_build(root)
+    return None if build_dir is None else read_manifest(build_dir)
+
+
+def _verify_files(build_dir: Path, manifest: dict) -> None:
+    """Raise when a file is missing or its bytes differ from the manifest's checksum."""
+    for name, digest in manifest.get("files", {}).items():
+        path = build_dir / name
+        if not path.is_file() or sha256_file(path) != digest:
+            raise IndexStoreError(f"index file {name} is missing or corrupted in {build_dir}: run `rag index`")
 
 
 def current_build(root: Path) -> Path | None:
@@ -38,8 +125,8 @@ def new_build_dir(root: Path) -> Path:
     return path
 
 
-def publish(root: Path, tmp: Path) -> Path:
-    """Make the build in ``tmp`` the live one; returns its final folder."""
+def make_live(root: Path, tmp: Path) -> Path:
+    """Make the finished build in ``tmp`` the live one; returns its final folder."""
     final = root / tmp.name.replace(".tmp-build-", "build-", 1)
     replaced = current_build(root)
     _fsync_tree(tmp)
@@ -52,8 +139,6 @@ def publish(root: Path, tmp: Path) -> Path:
     # The build just replaced stays, for readers that resolved CURRENT before the switch.
     collect_garbage(root, keep=replaced)
     return final
-
-
 def remove_dead_temporaries(root: Path) -> None:
     """Remove half-written builds and pointer files of processes that died (``kill -9`` during a build)."""
     for path in root.glob(".tmp-build-*"):
@@ -124,3 +209,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -13,7 +13,8 @@ from pathlib import Path
 from rag import cmrc, evaluation, gate, span_eval
 from rag.config import Settings
 from rag.embedder import Embedder
-from rag.pipeline import Pipeline, ensure_index
+from rag.lifecycle import ensure_index
+from rag.pipeline import Pipeline
 from rag.reports import METRICS
 
 REVIEW_GOLD = Path("eval/gold.jsonl")

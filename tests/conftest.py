@@ -43,6 +43,7 @@ def private_corpus(real_pipeline, root: Path, extra_files: dict[str, str] | None
     import shutil
 
     from rag import index as index_mod
+    from rag import lifecycle
 
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)
@@ -50,5 +51,5 @@ def private_corpus(real_pipeline, root: Path, extra_files: dict[str, str] | None
         (corpus / name).write_text(text, encoding="utf-8")
     settings = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": root / "index", **updates})
     built = index_mod.build(settings, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)
-    index_mod.save(built, settings.index_dir)
+    lifecycle.publish(built, settings.index_dir)
     return settings, built

@@ -12,9 +12,9 @@ import time
 
 from fastapi import FastAPI, Request
 
+from rag.answering import NO_ANSWER_ZH
 from tests.servers import ServerThread
 
-NO_ANSWER = "文档中没有找到能回答这个问题的内容。"
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>(.*?)</passage>', re.S)
 
 
@@ -29,7 +29,7 @@ def make_app(requests: list[dict]) -> FastAPI:
         user = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
         passages = _PASSAGE.findall(user)
         if "没有答案" in user.split("问题：")[-1] or not passages:
-            content = NO_ANSWER
+            content = NO_ANSWER_ZH
         else:
             first = re.split(r"(?<=[。！？])", passages[0][1])[0]
             content = f"{first}[1] 另见[99]。"

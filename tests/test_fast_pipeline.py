@@ -119,3 +119,48 @@ def test_gate_lists_each_question_that_got_worse(tiny):
     worse = [dict(rows[0], key_facts=0.0)]
     verdict = gate.compare({"fingerprint": {}, "summary": summary, "results": rows}, summary, worse, {})
     assert verdict.worse == ["factoid-01: key_facts 1.00->0.00"]
+
+
+def test_chat_model_answer_cites_the_retrieved_chunks_its_markers_name(tiny):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from rag.langchain_edge import chat_answerer
+
+    question = "Levy等人的试验纳入了多少例患者？"
+    model = FakeListChatModel(responses=["Levy等人报道了36例慢性卒中患者[1]，另见[9]。"])
+    pipeline = replace(tiny, answerer=chat_answerer(model))
+    answer = pipeline.ask(question)
+    assert answer.answerable and answer.answer == "Levy等人报道了36例慢性卒中患者[1]，另见。"
+    assert answer.removed_markers == [9] and [c.n for c in answer.citations] == [1]
+    top = pipeline.index.chunks[pipeline.retrieve(question).hits[0].chunk]
+    assert (answer.citations[0].id, answer.citations[0].start, answer.citations[0].end) == (top.id, top.start, top.end)
+    _exact(pipeline, answer)
+
+
+def test_chat_model_saying_the_no_answer_text_is_an_abstention(tiny):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from rag.answering import NO_ANSWER_ZH
+    from rag.langchain_edge import chat_answerer
+
+    pipeline = replace(tiny, answerer=chat_answerer(FakeListChatModel(responses=[NO_ANSWER_ZH])))
+    answer = pipeline.ask("Levy等人的试验纳入了多少例患者？")
+    assert not answer.answerable and answer.answer == NO_ANSWER_ZH and answer.citations == []
+
+
+def test_chat_model_gets_the_numbered_passages_and_never_a_declined_question(tiny):
+    from rag.generative import ChatModelAnswerer
+
+    sent: list[list[tuple[str, str]]] = []
+
+    def chat(messages: list[tuple[str, str]]) -> str:
+        sent.append(messages)
+        return "36例[2]。"
+
+    pipeline = replace(tiny, answerer=ChatModelAnswerer(chat))
+    assert not pipeline.ask("今天天气怎么样？").answerable and sent == []
+    answer = pipeline.ask("Levy等人的试验纳入了多少例患者？")
+    [(system, _), (human, user)] = sent[0]
+    assert (system, human) == ("system", "human") and '<passage n="2"' in user
+    assert [c.n for c in answer.citations] == [2]
+    _exact(pipeline, answer)

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from rag.errors import GenerationError
-from rag.generative import ChatAnswerer, build_messages, check_markers
-from rag.pipeline import Pipeline
+from rag.generative import build_messages, check_markers
+from rag.pipeline import Pipeline, answerer_for
 from tests.fake_openai import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ def generative_pipeline(real_pipeline, fake_server):
     settings = real_pipeline.settings.model_copy(
         update={"llm_base_url": fake_server.base_url, "llm_model": "fake-model", "llm_api_key": "sk-test"}
     )
-    return Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models, ChatAnswerer(settings))
+    return Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models, answerer_for(settings))
 
 
 def test_generative_answer_is_cited_and_bad_markers_removed(generative_pipeline, fake_server):
@@ -67,7 +67,7 @@ def test_generative_endpoint_down_raises_generation_error(real_pipeline):
     settings = real_pipeline.settings.model_copy(
         update={"llm_base_url": f"http://127.0.0.1:{port}/v1", "llm_model": "m", "llm_timeout_s": 2.0}
     )
-    pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models, ChatAnswerer(settings))
+    pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models, answerer_for(settings))
     with pytest.raises(GenerationError, match="chat endpoint failed"):
         pipeline.ask("Bang等人2005年的研究输注了多少细胞？")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import index, store
-from rag.config import Settings
+from rag import index, lifecycle, store
+from rag.config import RetrievalParams, Settings
 from rag.corpus import corpus_hashes
 from rag.embedder import HashEmbedder
 from rag.errors import IndexStoreError
-from rag.pipeline import ensure_index
+from rag.lifecycle import ensure_index
 from rag.retriever import retrieve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +62,9 @@ def small(tmp_path) -> Settings:
     return make_settings(tmp_path)
 
 
-def build_and_save(settings: Settings) -> tuple[index.Index, Path]:
+def build_and_publish(settings: Settings) -> tuple[index.Index, Path]:
     built = index.build(settings, HashEmbedder(), progress=False)
-    return built, index.save(built, settings.index_dir)
+    return built, lifecycle.publish(built, settings.index_dir)
 
 
 def expected_fingerprint(settings: Settings) -> dict:
@@ -72,7 +72,7 @@ def expected_fingerprint(settings: Settings) -> dict:
 
 
 def hits(idx: index.Index, query: str, k: int = 5):
-    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, k, 60, 1.0, 1.0).hits]
+    return [(h.chunk, round(h.score, 9), round(h.dense, 5), round(h.bm25, 5)) for h in retrieve(idx, HashEmbedder(), query, RetrievalParams(top_k=k, rrf_k=60, dense_weight=1.0, bm25_weight=1.0)).hits]
 
 
 def builds(root: Path) -> list[Path]:
@@ -86,8 +86,8 @@ def test_index_round_trip_real_review(tmp_path):
     settings = make_settings(tmp_path)
     settings.corpus_dir.mkdir()
     shutil.copy(REVIEW, settings.corpus_dir / REVIEW.name)
-    built, path = build_and_save(settings)
-    loaded = index.load(settings.index_dir)
+    built, path = build_and_publish(settings)
+    loaded = lifecycle.load(settings.index_dir)
 
     assert loaded.path == path == store.current_build(settings.index_dir)
     assert loaded.sentences == built.sentences
@@ -103,7 +103,7 @@ def test_index_round_trip_real_review(tmp_path):
         built.chunk_vectors.reconstruct_n(0, built.chunk_vectors.ntotal),
     )
     assert loaded.sentence_chunks == built.sentence_chunks
-    assert loaded.manifest == built.manifest  # save() stores the manifest with its file list
+    assert loaded.manifest == built.manifest  # publish() stores the manifest with its file list
     for i in range(len(built.chunks)):
         assert loaded.chunk_text(i) == built.chunk_text(i)
     for i in range(len(built.sentences)):
@@ -116,8 +116,8 @@ def test_index_round_trip_real_review(tmp_path):
 
 
 def test_index_round_trip_small_corpus_excludes_noncitable(small):
-    built, _ = build_and_save(small)
-    loaded = index.load(small.index_dir)
+    built, _ = build_and_publish(small)
+    loaded = lifecycle.load(small.index_dir)
     assert loaded.sentences == built.sentences
     assert loaded.chunks == built.chunks
     assert not any("免责说明" in loaded.sentence_text(i) for i in range(len(loaded.sentences)))
@@ -146,9 +146,9 @@ def test_index_build_without_citable_sentences_raises(tmp_path):
 
 
 def test_index_manifest_contents(small):
-    built, path = build_and_save(small)
+    built, path = build_and_publish(small)
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest == index.read_manifest(small.index_dir) == built.manifest
+    assert manifest == store.live_manifest(small.index_dir) == built.manifest
     assert manifest["model_id"] == "hash-test" == index.model_id(small)
     assert manifest["dim"] == HashEmbedder().dim
     assert manifest["format"] == index.FORMAT_VERSION
@@ -188,33 +188,33 @@ def test_index_model_id_default_model_is_versioned():
 
 
 def test_index_stale_reasons_empty_when_unchanged(small):
-    build_and_save(small)
-    manifest = index.read_manifest(small.index_dir)
+    build_and_publish(small)
+    manifest = store.live_manifest(small.index_dir)
     assert index.stale_reasons(manifest, expected_fingerprint(small)) == []
     # a fresh Settings object with the same values is still fresh
     assert index.stale_reasons(manifest, expected_fingerprint(make_settings(small.corpus_dir.parent))) == []
 
 
 def test_index_stale_reasons_document_changed(small):
-    build_and_save(small)
+    build_and_publish(small)
     with (small.corpus_dir / "a.txt").open("a", encoding="utf-8") as f:
         f.write("新增一句。\n")
-    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    reasons = index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(small))
     assert reasons == ["document changed: a.txt"]
 
 
 def test_index_stale_reasons_document_added(small):
-    build_and_save(small)
+    build_and_publish(small)
     (small.corpus_dir / "sub").mkdir()
     (small.corpus_dir / "sub" / "c.md").write_text("新文档。\n", encoding="utf-8")
-    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    reasons = index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(small))
     assert reasons == ["document added: sub/c.md"]
 
 
 def test_index_stale_reasons_document_removed(small):
-    build_and_save(small)
+    build_and_publish(small)
     (small.corpus_dir / "b.md").unlink()
-    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small))
+    reasons = index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(small))
     assert reasons == ["document removed: b.md"]
 
 
@@ -230,19 +230,19 @@ def test_index_stale_reasons_document_removed(small):
     ],
 )
 def test_index_stale_reasons_setting_changed(small, key, value):
-    build_and_save(small)
+    build_and_publish(small)
     changed = make_settings(small.corpus_dir.parent, **{key: value})
-    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(changed))
+    reasons = index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(changed))
     assert len(reasons) == 1
     assert reasons[0].startswith(f"setting {key} changed")
 
 
 def test_index_stale_reasons_model_changed(small):
-    build_and_save(small)
+    build_and_publish(small)
     other = Settings(
         corpus_dir=small.corpus_dir, index_dir=small.index_dir, cache_dir=small.cache_dir, embedding_model="hash-other"
     )
-    reasons = index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(other))
+    reasons = index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(other))
     assert len(reasons) == 1
     assert reasons[0].startswith("model_id changed") and "hash-test" in reasons[0] and "hash-other" in reasons[0]
 
@@ -254,16 +254,16 @@ def test_index_stale_reasons_tolerates_old_manifest_without_keys(small):
 
 
 def test_index_ensure_index_rebuilds_when_stale(small):
-    _, first = build_and_save(small)
+    _, first = build_and_publish(small)
     (small.corpus_dir / "b.md").unlink()
     idx = ensure_index(small, HashEmbedder(), progress=False)
     assert {c.doc_id for c in idx.chunks} == {"a.txt"}
     assert store.current_build(small.index_dir) != first
-    assert index.stale_reasons(index.read_manifest(small.index_dir), expected_fingerprint(small)) == []
+    assert index.stale_reasons(store.live_manifest(small.index_dir), expected_fingerprint(small)) == []
 
 
 def test_index_ensure_index_loads_fresh_index_without_rebuilding(small):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     idx = ensure_index(small, HashEmbedder(), progress=False)
     assert idx.path == path == store.current_build(small.index_dir)
     assert builds(small.index_dir) == [path]
@@ -286,41 +286,41 @@ def _flip(path: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncate", "flip"])
 def test_index_corrupted_faiss_file_raises_clear_error(small, damage):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     damage(path / "chunks.faiss")
     with pytest.raises(IndexStoreError) as info:
-        index.load(small.index_dir)
+        lifecycle.load(small.index_dir)
     message = str(info.value)
     assert "chunks.faiss" in message and "corrupted" in message and "rag index" in message
 
 
 def test_index_truncated_faiss_without_verify_still_raises_indexerror(small):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     _truncate(path / "chunks.faiss")
     with pytest.raises(IndexStoreError, match="damaged"):
-        index.load(small.index_dir, verify=False)
+        lifecycle.load(small.index_dir, verify=False)
 
 
 @pytest.mark.parametrize("name", ["chunks.json", "sentences.npy", "bm25_chunks/vocab.index.json", "documents.jsonl"])
 def test_index_other_corrupted_or_missing_files_raise(small, name):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     _flip(path / name)
     with pytest.raises(IndexStoreError, match="corrupted"):
-        index.load(small.index_dir)
+        lifecycle.load(small.index_dir)
     (path / name).unlink()
     with pytest.raises(IndexStoreError, match="missing"):
-        index.load(small.index_dir)
+        lifecycle.load(small.index_dir)
 
 
 @pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncate", "flip"])
 def test_index_ensure_index_rebuilds_corrupted_build(small, damage):
-    built, damaged = build_and_save(small)
+    built, damaged = build_and_publish(small)
     damage(damaged / "chunks.faiss")
     idx = ensure_index(small, HashEmbedder(), progress=False)
     live = store.current_build(small.index_dir)
     assert live is not None and live != damaged
     assert idx.chunks == built.chunks
-    reloaded = index.load(small.index_dir)
+    reloaded = lifecycle.load(small.index_dir)
     assert reloaded.path == live
     for q in QUERIES:
         assert hits(reloaded, q) == hits(built, q)
@@ -328,7 +328,7 @@ def test_index_ensure_index_rebuilds_corrupted_build(small, damage):
 
 @pytest.mark.parametrize("damage", ["garbage", "missing"])
 def test_index_ensure_index_rebuilds_damaged_manifest(small, damage):
-    _, damaged = build_and_save(small)
+    _, damaged = build_and_publish(small)
     if damage == "garbage":
         (damaged / "manifest.json").write_text("{broken", encoding="utf-8")
     else:
@@ -338,10 +338,10 @@ def test_index_ensure_index_rebuilds_damaged_manifest(small, damage):
 
 
 def test_index_damaged_manifest_load_raises_indexerror(small):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     (path / "manifest.json").write_text("{broken", encoding="utf-8")
     with pytest.raises(IndexStoreError, match="manifest unreadable"):
-        index.load(small.index_dir)
+        lifecycle.load(small.index_dir)
 
 
 # ---------------------------------------------------------------- publication and garbage
@@ -359,30 +359,30 @@ def _dead_pid() -> int:
 
 
 def test_index_leftover_tmp_build_of_dead_process_removed_on_publish(small):
-    _, first = build_and_save(small)
+    _, first = build_and_publish(small)
     pid = _dead_pid()
     leftover = small.index_dir / f".tmp-build-20200101-000000-{pid}-123456"
     leftover.mkdir()
     (leftover / "chunks.faiss").write_bytes(b"half written")
     # the leftover does not affect loading
-    loaded = index.load(small.index_dir)
+    loaded = lifecycle.load(small.index_dir)
     assert loaded.path == first
     assert leftover.is_dir()
     # the next publish removes it
-    _, second = build_and_save(small)
+    _, second = build_and_publish(small)
     assert not leftover.exists()
     assert store.current_build(small.index_dir) == second
-    assert index.load(small.index_dir).path == second
+    assert lifecycle.load(small.index_dir).path == second
 
 
 def test_index_tmp_build_of_live_process_kept(small):
-    build_and_save(small)
+    build_and_publish(small)
     live_pid = os.getppid()  # the process that started pytest is alive
     mine = small.index_dir / f".tmp-build-20200101-000000-{os.getpid()}-1"
     other = small.index_dir / f".tmp-build-20200101-000000-{live_pid}-2"
     mine.mkdir()
     other.mkdir()
-    build_and_save(small)
+    build_and_publish(small)
     assert mine.is_dir() and other.is_dir()
 
 
@@ -394,17 +394,17 @@ def test_index_tmp_build_name_format_parsed_for_pid(tmp_path):
 
 
 def test_index_two_builds_current_is_newest_one_older_kept(small):
-    _, first = build_and_save(small)
-    _, second = build_and_save(small)
+    _, first = build_and_publish(small)
+    _, second = build_and_publish(small)
     assert store.current_build(small.index_dir) == second
     assert (small.index_dir / store.POINTER).read_text(encoding="utf-8").strip() == second.name
     assert set(builds(small.index_dir)) == {first, second}
-    _, third = build_and_save(small)
+    _, third = build_and_publish(small)
     assert store.current_build(small.index_dir) == third
     remaining = builds(small.index_dir)
     assert third in remaining and len(remaining) <= 2  # at most one older build
     # which older build survives is covered by test_index_garbage_keeps_most_recently_replaced_build
-    assert index.load(small.index_dir).path == third
+    assert lifecycle.load(small.index_dir).path == third
     assert not list(small.index_dir.glob(".tmp-build-*"))
 
 
@@ -412,27 +412,27 @@ def test_index_garbage_keeps_most_recently_replaced_build(small, monkeypatch):
     ticks = iter([999_999, 1_000_005, 1_000_010])
     fake_time = types.SimpleNamespace(strftime=lambda fmt: "20250101-120000", monotonic_ns=lambda: next(ticks))
     monkeypatch.setattr(store, "time", fake_time)
-    _, first = build_and_save(small)
-    _, second = build_and_save(small)
-    _, third = build_and_save(small)
+    _, first = build_and_publish(small)
+    _, second = build_and_publish(small)
+    _, third = build_and_publish(small)
     assert store.current_build(small.index_dir) == third
     assert set(builds(small.index_dir)) == {second, third}
 
 
 def test_index_load_when_nothing_built_raises(tmp_path):
     with pytest.raises(IndexStoreError, match="no index"):
-        index.load(tmp_path / "index")
+        lifecycle.load(tmp_path / "index")
     (tmp_path / "index").mkdir()
     with pytest.raises(IndexStoreError, match="no index"):
-        index.load(tmp_path / "index")
-    assert index.read_manifest(tmp_path / "index") is None
+        lifecycle.load(tmp_path / "index")
+    assert store.live_manifest(tmp_path / "index") is None
 
 
 def test_index_pointer_to_missing_build_raises(small):
-    _, path = build_and_save(small)
+    _, path = build_and_publish(small)
     shutil.rmtree(path)
     with pytest.raises(IndexStoreError, match="no index"):
-        index.load(small.index_dir)
+        lifecycle.load(small.index_dir)
     # and ensure_index builds a new one
     idx = ensure_index(small, HashEmbedder(), progress=False)
     assert idx.chunks and store.current_build(small.index_dir) is not None
@@ -445,8 +445,8 @@ def test_load_never_pairs_a_manifest_with_another_builds_files(small):
     only_a = small.model_copy(update={"corpus_dir": small.corpus_dir.parent / "corpus-a"})
     only_a.corpus_dir.mkdir()
     shutil.copy(small.corpus_dir / "a.txt", only_a.corpus_dir / "a.txt")
-    _, build_a = build_and_save(only_a)
-    _, build_b = build_and_save(small)  # same index folder: build_a is kept as the replaced build
+    _, build_a = build_and_publish(only_a)
+    _, build_b = build_and_publish(small)  # same index folder: build_a is kept as the replaced build
     assert build_a.is_dir() and build_b.is_dir()
     pointer, stop = small.index_dir / store.POINTER, threading.Event()
 
@@ -463,7 +463,7 @@ def test_load_never_pairs_a_manifest_with_another_builds_files(small):
     try:
         kinds = set()
         for _ in range(150):
-            loaded = index.load(small.index_dir)  # verifies every file against the manifest it read
+            loaded = lifecycle.load(small.index_dir)  # verifies every file against the manifest it read
             assert set(loaded.documents) == set(loaded.manifest["corpus"])
             kinds.add(frozenset(loaded.documents))
     finally:

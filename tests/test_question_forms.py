@@ -7,7 +7,7 @@ import pytest
 from rag.abstention import AbstentionRule
 from rag.corpus import BODY, REFERENCE, line_role
 from rag.language import asks_for_reason, asks_for_reference, question_focus
-from rag.pipeline import _as_quoted
+from rag.extractive_answer import as_quoted
 
 
 @pytest.mark.parametrize("line,section,caption,role", [
@@ -37,7 +37,7 @@ def test_question_focus_drops_question_words():
 
 
 def test_quoted_reference_number_is_not_a_marker():
-    assert _as_quoted("见文献[1]\n及[12]。") == "见文献［1］ 及［12］。"
+    assert as_quoted("见文献[1]\n及[12]。") == "见文献［1］ 及［12］。"
 
 
 def test_rule_declines_when_no_question_word_is_in_the_documents():

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from rag import index as index_mod
-from rag import store
+from rag import lifecycle, store
 from rag.errors import IndexStoreError
 from rag.pipeline import Pipeline
 from rag.service import Assistant
@@ -60,13 +60,13 @@ def test_kill_9_during_index_build_leaves_previous_index_usable(private):
     # Killed before the pointer switched: the previous build is live. Killed just after (the
     # last step is fast, so this can happen): the new build is live and complete. Never a mixture.
     live = store.current_build(private.index_dir)
-    loaded = index_mod.load(private.index_dir)  # verified file by file against the manifest checksums
+    loaded = lifecycle.load(private.index_dir)  # verified file by file against the manifest checksums
     assert ("extra.txt" in loaded.documents) == (live != before)
     # the next start is clean: dead temporaries removed, the index rebuilt with the new document
     result = subprocess.run([sys.executable, "-m", "rag.cli", "index"], env=_env(private), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert not list(private.index_dir.glob(".tmp-build-*"))
-    assert "extra.txt" in index_mod.load(private.index_dir).documents
+    assert "extra.txt" in lifecycle.load(private.index_dir).documents
 
 
 def test_kill_9_during_upload_then_restart_is_consistent(private):
@@ -104,7 +104,7 @@ def test_kill_9_during_upload_then_restart_is_consistent(private):
     # the live build is the previous one or a complete new one, and it loads with valid checksums
     live = store.current_build(private.index_dir)
     assert live is not None and (live == before or (live / "manifest.json").exists())
-    index_mod.load(private.index_dir)
+    lifecycle.load(private.index_dir)
     # the next start is clean and consistent with the corpus folder
     restarted = Assistant.open(private)
     assert not list(private.index_dir.glob(".tmp-build-*"))
@@ -119,12 +119,12 @@ def test_full_disk_during_save_keeps_the_live_build(private, real_pipeline, monk
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(index_mod.np, "save", no_space)
+    monkeypatch.setattr(store.np, "save", no_space)
     with pytest.raises(IndexStoreError, match="No space left on device"):
-        index_mod.save(built, private.index_dir)
+        lifecycle.publish(built, private.index_dir)
     assert store.current_build(private.index_dir) == before
     assert not list(private.index_dir.glob(".tmp-build-*"))
-    index_mod.load(private.index_dir)
+    lifecycle.load(private.index_dir)
 
 
 def test_unwritable_index_folder_is_a_one_line_cli_error(private, tmp_path):
@@ -138,13 +138,13 @@ def test_unwritable_index_folder_is_a_one_line_cli_error(private, tmp_path):
 
 
 def test_failed_upload_rebuild_restores_the_corpus(private, real_pipeline, monkeypatch):
-    pipeline = Pipeline(private, index_mod.load(private.index_dir), real_pipeline.embedder, real_pipeline.models)
+    pipeline = Pipeline(private, lifecycle.load(private.index_dir), real_pipeline.embedder, real_pipeline.models)
     assistant = Assistant(pipeline)
 
     def broken_save(*args, **kwargs):
         raise IndexStoreError("cannot write the index: No space left on device")
 
-    monkeypatch.setattr(index_mod, "save", broken_save)
+    monkeypatch.setattr(lifecycle, "publish", broken_save)
     with pytest.raises(IndexStoreError):
         assistant.add_document("new.txt", "新文档的一句话。".encode())
     assert not (private.corpus_dir / "new.txt").exists()
@@ -152,8 +152,6 @@ def test_failed_upload_rebuild_restores_the_corpus(private, real_pipeline, monke
 
 
 def test_start_up_removes_builds_a_killed_process_left(private, real_pipeline):
-    from rag.pipeline import ensure_index
-
     root = private.index_dir
     live = store.current_build(root)
     stale = root / "build-20260101-000000-999999-1"  # published once, then superseded
@@ -166,7 +164,7 @@ def test_start_up_removes_builds_a_killed_process_left(private, real_pipeline):
     try:
         writing = root / f".tmp-build-20260101-000000-{sleeper.pid}-3"  # a live process is still writing it
         writing.mkdir()
-        ensure_index(private, real_pipeline.embedder, progress=False)
+        lifecycle.ensure_index(private, real_pipeline.embedder, progress=False)
         assert not stale.exists() and not dead.exists() and not (root / ".CURRENT.999999").exists()
         assert writing.exists() and store.current_build(root) == live
     finally:

@@ -1,0 +1,97 @@
+"""The index's life: whether the live build is fresh, rebuilding and publishing it, loading it.
+
+``rag.index`` builds in memory and ``rag.store`` owns the files; this module decides when to
+build and makes a build live. The CLI, the evaluation suites and the service all go through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from rag import store
+from rag.config import Settings
+from rag.corpus import corpus_hashes
+from rag.embedder import Embedder, load_embedder
+from rag.errors import IndexStoreError, RagError
+from rag.index import Index, build, fingerprint, stale_reasons
+
+log = logging.getLogger(__name__)
+
+
+def rebuild_reasons(settings: Settings) -> list[str]:
+    """Why the index must be (re)built: missing, damaged manifest, or stale; empty when fresh.
+
+    The corpus is read first, so a missing or unreadable corpus fails before anything else.
+    """
+    expected = fingerprint(settings, corpus_hashes(settings.corpus_dir))
+    try:
+        manifest = store.live_manifest(settings.index_dir)
+    except RagError as exc:
+        return [str(exc)]
+    return ["no index yet"] if manifest is None else stale_reasons(manifest, expected)
+
+
+def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None) -> Index:
+    """Build and publish the index; passages unchanged since ``reuse`` (by default the live
+    build on disk) keep their vectors, so only new text is embedded."""
+    built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
+    publish(built, settings.index_dir)
+    return built
+
+
+def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> Index:
+    """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
+    clean_start(settings.index_dir)
+    reasons = rebuild_reasons(settings)
+    if not reasons:
+        try:
+            return load(settings.index_dir)
+        except RagError as exc:  # a damaged build is rebuilt, never served
+            reasons = [str(exc)]
+    log.warning("building the index: %s", "; ".join(reasons))
+    return rebuild(settings, embedder or load_embedder(settings), progress)
+
+
+def clean_start(root: Path) -> None:
+    """Remove builds a killed process left (half-written, or published and then superseded);
+    the live build and any a running process is writing stay."""
+    if root.is_dir():
+        store.collect_garbage(root)
+
+
+def publish(index: Index, root: Path) -> Path:
+    """Write the build into a temporary folder under ``root`` and make it live atomically.
+
+    A failed write (full or read-only disk) removes the partial build, leaves the live
+    build untouched and raises IndexStoreError with the system's reason.
+    """
+    try:
+        tmp = store.new_build_dir(root)
+    except OSError as exc:
+        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+    try:
+        manifest = store.write_build(index, tmp)
+        final = store.make_live(root, tmp)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+    index.manifest, index.path = manifest, final
+    return final
+
+
+def load(root: Path, verify: bool = True) -> Index:
+    """Load the live build; with ``verify``, every file must match its checksum."""
+    build_dir = store.current_build(root)  # resolved once: a publish meanwhile cannot mix two builds
+    if build_dir is None:
+        raise IndexStoreError(f"no index in {root}: run `rag index`")
+    return store.read_build(build_dir, verify)
+
+
+def _live_or_none(root: Path) -> Index | None:
+    """The live build if it loads cleanly (to reuse its vectors in a rebuild), else None."""
+    try:
+        return load(root) if store.current_build(root) else None
+    except Exception:  # a damaged build is simply not reused
+        return None
