@@ -35,9 +35,11 @@ from rag.span_eval import char_f1
 PACKAGED_MODELS = Path(__file__).resolve().parent / "data"
 # Strong regularisation: a few hundred questions, and the models must carry to new documents.
 RANKER_C = 0.01
-# The chooser's softmax: L2 penalty on standardised weights, and how sharply its target
-# favours the best candidate (5: a candidate 0.2 F1 behind the best gets e^-1 of its weight).
-CHOOSER_L2 = 0.1
+# The chooser's softmax: the L2 penalties tried (on standardised weights; the one that
+# cross-validates best on the fit half wins), and how sharply its target favours the best
+# candidate (5: a candidate 0.2 F1 behind the best gets e^-1 of its weight).
+CHOOSER_L2_GRID = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
+CHOOSER_FOLDS = 4
 CHOOSER_SHARPNESS = 5.0
 RULE_C = 1.0
 
@@ -171,17 +173,40 @@ def fit_chooser(rows) -> tuple[short_answer.Chooser, dict]:
 
     The target spreads over candidates by F1 (sharpened by CHOOSER_SHARPNESS), so a near miss
     counts for something; questions whose citation holds no part of the answer teach nothing and
-    are left out. Reported: the mean F1 of the chosen candidate per half.
+    are left out. The L2 penalty is chosen by cross-validation inside the fit half (the held
+    half is only reported). Reported: the penalty and the mean F1 of the chosen candidate per half.
     """
+    train = [(x, f1) for x, f1, half in rows if half == FIT and f1.max() > 0]
+    folds = [train[k::CHOOSER_FOLDS] for k in range(CHOOSER_FOLDS)]
+
+    def validated(l2: float) -> float:
+        picked = []
+        for k, fold in enumerate(folds):
+            w = _softmax_weights([q for j, f in enumerate(folds) if j != k for q in f], l2)
+            picked += [f1[int(np.argmax(x @ w))] for x, f1 in fold]
+        return float(np.mean(picked))
+
+    l2 = max(CHOOSER_L2_GRID, key=validated)
+    chooser = short_answer.Chooser(_softmax_weights(train, l2))
+    report: dict = {"l2": l2}
+    for half in (FIT, HELD):
+        picked = [f1[int(np.argmax(x @ chooser.weights))] for x, f1, h in rows if h == half]
+        report[half] = round(float(np.mean(picked)), 4) if picked else 0.0
+    return chooser, report
+
+
+def _softmax_weights(train: list[tuple[np.ndarray, np.ndarray]], l2: float) -> np.ndarray:
+    """Weights of a softmax over candidates, fitted towards the F1-sharpened target with an L2 penalty."""
     from scipy.optimize import minimize
 
-    train = [(x, f1) for x, f1, half in rows if half == FIT and f1.max() > 0]
     scale = np.vstack([x for x, _ in train]).std(axis=0) + 1e-9
-    scaled = [(x / scale, np.exp(CHOOSER_SHARPNESS * (f1 - f1.max()))) for x, f1 in train]
-    targets = [(x, t / t.sum()) for x, t in scaled]
+    targets = []
+    for x, f1 in train:
+        t = np.exp(CHOOSER_SHARPNESS * (f1 - f1.max()))
+        targets.append((x / scale, t / t.sum()))
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = CHOOSER_L2 * w @ w / 2, CHOOSER_L2 * w
+        total, grad = l2 * w @ w / 2, l2 * w
         for x, target in targets:
             z = x @ w
             p = np.exp(z - z.max())
@@ -190,13 +215,7 @@ def fit_chooser(rows) -> tuple[short_answer.Chooser, dict]:
             grad = grad - x.T @ (target - p)
         return total, grad
 
-    w = minimize(loss, np.zeros(scale.size), jac=True, method="L-BFGS-B").x / scale
-    chooser = short_answer.Chooser(w)
-    report = {}
-    for half in (FIT, HELD):
-        picked = [f1[int(np.argmax(x @ w))] for x, f1, h in rows if h == half]
-        report[half] = round(float(np.mean(picked)), 4) if picked else 0.0
-    return chooser, report
+    return minimize(loss, np.zeros(scale.size), jac=True, method="L-BFGS-B").x / scale
 
 
 def rule_rows(pipeline, questions: list[tuple[str, list[dict], bool, str]]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -58,6 +58,11 @@ _NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|
 # is a why, how or list question, whose answer is usually a clause or the sentence.
 QUESTION_FORMS = ("value", "who", "what", "open", "other")
 SPAN_KINDS = ("sentence", "clause", "run", "gap", "value", "title")
+# Kinds of word (jieba's part-of-speech tags) a span may hold, crossed with the question form:
+# a who-question wants a person's name, a where-question a place.
+POS_KINDS = ("person", "place", "organisation", "number", "time", "noun")
+_POS_OF = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place", "nt": "organisation",
+           "m": "number", "mq": "number", "q": "number", "t": "time", "n": "noun", "nz": "noun", "eng": "noun"}
 # Matching the question's words next to its question word: at least this many characters.
 MIN_CONTEXT = 2
 MAX_CONTEXT = 12
@@ -90,7 +95,8 @@ def feature_names() -> list[str]:
     return pairs + ["question_pairs", "from_question", "log_length", "share_of_sentence",
                     "holds_gap", "touches_gap", "at_start", "at_end", "holds_asked_value",
                     "gap_context", "gap_both_sides", "sentence_question_pairs", "cuts_word",
-                    "starts_with_link", "ends_with_particle", "is_asked_value", "bare_number"] + [f"log_length|{f}" for f in QUESTION_FORMS]
+                    "starts_with_link", "ends_with_particle", "is_asked_value", "bare_number"] + [
+                    f"pos_{tag}|{f}" for tag in POS_KINDS for f in QUESTION_FORMS] + [f"log_length|{f}" for f in QUESTION_FORMS]
 
 
 def load_chooser(path: Path | None = None) -> Chooser:
@@ -172,6 +178,12 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
 def word_bounds(sentence: str) -> frozenset[int]:
     """Offsets where a jieba word starts or ends in ``sentence`` (and its two ends)."""
     return frozenset({0, len(sentence)} | {b for _, a, z in segment.tokenize(sentence) for b in (a, z)})
+
+
+@lru_cache(maxsize=256)
+def word_kinds(sentence: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, kind) of the words of ``sentence`` whose part of speech is one of POS_KINDS."""
+    return tuple((a, b, _POS_OF[tag]) for _, tag, a, b in segment.tagged(sentence) if tag in _POS_OF)
 
 
 def _to_word_ends(span: Span, sentence: str) -> Span:
@@ -326,10 +338,12 @@ def features(question: str, sentence: str, spans: list[Span], gap: Gap | None) -
     sentence_pairs = len(char_bigrams(sentence) & q_pairs) / max(1, len(q_pairs))
     context = math.log1p(gap.left + gap.right) if gap else 0.0
     bounds = word_bounds(sentence)
+    tagged = word_kinds(sentence)
     rows = []
     for s in spans:
         text = sentence[s.start:s.end]
         letters = [c for c in text.lower() if c.isalnum()] or [""]
+        held = {kind for a, b, kind in tagged if s.start <= a and b <= s.end}
         one_hot = [0.0] * (len(SPAN_KINDS) * len(QUESTION_FORMS))
         one_hot[SPAN_KINDS.index(s.kind) * len(QUESTION_FORMS) + QUESTION_FORMS.index(form)] = 1.0
         rows.append(one_hot + [
@@ -352,6 +366,7 @@ def features(question: str, sentence: str, spans: list[Span], gap: Gap | None) -
             float(s.kind == "value" and _is_value_of(text, asked)),
             float(bool(_BARE_NUMBER.fullmatch(text))),
             *[math.log1p(len(text)) * (form == f) for f in QUESTION_FORMS],
+            *[float(kind in held) * (form == f) for kind in POS_KINDS for f in QUESTION_FORMS],
         ])
     return np.array(rows, dtype=np.float64).reshape(len(spans), len(feature_names()))
 
