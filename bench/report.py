@@ -217,7 +217,7 @@ def _review_build(results: dict) -> str:
     return "\n".join([
         "## Index build (the review, real model)",
         "",
-        f"`rag.index.build` over `corpus/` ({c['documents']} document, {c['sentences']} sentences, {c['chunks']} chunks; "
+        f"`rag.indexing.index.build` over `corpus/` ({c['documents']} document, {c['sentences']} sentences, {c['chunks']} chunks; "
         f"{b['embedded_texts']} distinct passages embedded: every chunk *and* every sentence), median of {b['reps']} builds "
         f"with the model already loaded (load: {_s(r['model_load_s'])} s; jieba dictionary: {_s(r['jieba_init_s'])} s, once per process):",
         "",
@@ -360,9 +360,9 @@ def _scale(results: dict, plot_name: str | None) -> str:
         rows.append([_n(row["n"]), o["mean_terms_per_chunk"], o["bm25"].get("vocab", "–"), _s(o["bm25"]["build_s"]),
                      _mb(o["bm25"]["bytes"]), _ms(o["bm25"]["scores"]["p50"]), _ms(o["bm25"]["scores"]["p95"]),
                      _ms(o["bm25"]["full_argsort"]["p50"]), _ms(_get(o, "bm25", "top50_argpartition", "p50"))])
-    parts += ["", "### BM25 (bm25s sparse matrix, `rag.lexical.Bm25`)", "",
+    parts += ["", "### BM25 (bm25s sparse matrix, `rag.indexing.lexical.Bm25`)", "",
               "Scoring reads the posting lists of the question's terms (no Python loop over documents). The retriever "
-              "then selects the top 50 by `argpartition` (`rag.retriever.top_indices`, last column); a full stable "
+              "then selects the top 50 by `argpartition` (`rag.answer.retriever.top_indices`, last column); a full stable "
               "`argsort`, which it used before, is shown for comparison.",
               "The vocabulary is the review's (about a thousand search terms), so every term's posting list is long: "
               "a real corpus of this size has a far larger vocabulary and shorter lists, so scoring here is pessimistic.", "",
@@ -399,8 +399,8 @@ def _scale(results: dict, plot_name: str | None) -> str:
             f"{o['peak_rss_mb'] / 1024:.2f}", f"{lc['rss_delta_mb'] / 1024:.2f}" if lc else "–",
         ])
     parts += ["", "### Retrieval end to end at scale, ours against LangChain's", "",
-              "Ours: `rag.retriever.retrieve` (embed the question with the real model, BM25 over all chunks, the production "
-              "FAISS index from `rag.vectors.build`, reciprocal-rank fusion) over the synthetic chunks. LangChain: "
+              "Ours: `rag.answer.retriever.retrieve` (embed the question with the real model, BM25 over all chunks, the production "
+              "FAISS index from `rag.indexing.vectors.build`, reciprocal-rank fusion) over the synthetic chunks. LangChain: "
               "`EnsembleRetriever` of `BM25Retriever` (rank_bm25) and the `FAISS` vector store (`FAISS.from_embeddings`, "
               "exact `IndexFlatL2`), the question embedded by `HuggingFaceEmbeddings`, the documents given to both "
               "already cut into the same terms (jieba cuts the questions). Build = BM25 + vector index from ready "
@@ -449,7 +449,7 @@ def _choice(results: dict) -> str:
         rows.append([_n(r["n"]), _ms(f["search_k50"]["p50"]), i["index"], _s(i["build_s"]), _ms(i["search_k50"]["p50"]),
                      f"{i['recall_at_10']:.3f}", _ratio(f["search_k50"]["p50"], i["search_k50"]["p50"])])
     scale = results.get("scale") or []
-    lines = ["## Which index by corpus size (`rag/vectors.py`)", "",
+    lines = ["## Which index by corpus size (`rag/indexing/vectors.py`)", "",
              f"Exact `IndexFlatIP` up to {cross['exact_max']:,} vectors, `IndexIVFFlat` above it (about sqrt(n) cells, "
              f"nprobe {cross['nprobe']}). Exact against the production IVF settings at small sizes "
              "(same synthetic vectors, k=50):", "",
@@ -507,7 +507,7 @@ def _updates(results: dict) -> str:
     parts = [
         "## Adding and deleting a document",
         "",
-        "Through the service (`Assistant.add_document` / `delete_document`: write the file, `rag.lifecycle.rebuild(reuse=...)`: build, "
+        "Through the service (`Assistant.add_document` / `delete_document`: write the file, `rag.indexing.lifecycle.rebuild(reuse=...)`: build, "
         "write and publish) over synthetic text documents (recombined review sentences, about "
         f"{first['chunks'] / max(first['documents'], 1):.0f} chunks each), random vectors standing in for the model. "
         f"The new document has {first['new_doc_chunks']} chunks. Every change rebuilds everything but the vectors of unchanged "
@@ -556,7 +556,7 @@ def _hot_spots(results: dict) -> str:
         if row["n"] >= 100_000:
             o = row["ours"]
             lines.append(f"- At {_n(row['n'])} chunks a full sort of every BM25 score (`np.argsort(..., kind='stable')`, "
-                         f"what `rag.retriever.retrieve` did first) took {_ms(o['bm25']['full_argsort']['p50'])} ms, against "
+                         f"what `rag.answer.retriever.retrieve` did first) took {_ms(o['bm25']['full_argsort']['p50'])} ms, against "
                          f"{_ms(o['bm25']['scores']['p50'])} ms for the scores themselves; it now selects the top 50 "
                          f"(`top_indices`, by `np.partition`) in {_ms(_get(o, 'bm25', 'top50_argpartition', 'p50'))} ms.")
     ups = [u for u in results.get("updates") or [] if u.get("add_s")]
@@ -573,7 +573,7 @@ def _hot_spots(results: dict) -> str:
             o = row["ours"]
             lines.append(f"- bm25s builds its score matrix in Python loops over documents (`_calculate_doc_freqs`, a "
                          "`Counter` per document: 10 s at 100k chunks and 101 s at 1M in the previous run). "
-                         "`rag.lexical.VectorisedBM25` builds the same matrix with numpy through bm25s's "
+                         "`rag.indexing.lexical.VectorisedBM25` builds the same matrix with numpy through bm25s's "
                          f"`build_index_from_ids` hook: {_s(o['bm25']['build_s'])} s at {_n(row['n'])} chunks from ready terms.")
             break
     return "\n".join(lines) if len(lines) > 2 else ""

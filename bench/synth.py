@@ -44,7 +44,7 @@ class Material:
 @lru_cache(maxsize=1)
 def material() -> Material:
     """Cut the review once with the project's jieba (domain dictionary included)."""
-    from rag.segment import cut, search_terms
+    from rag.ingest.segment import cut, search_terms
 
     from rag.config import Settings
 

@@ -19,7 +19,7 @@ import numpy as np
 from bench import synth
 from bench.common import CORPUS, RandomEmbedder, interleaved, questions, rss_mb, stats_ms, timed
 
-K_DEPTH = 50  # the retriever reads this deep into the dense and BM25 lists (rag.retriever.CANDIDATE_DEPTH)
+K_DEPTH = 50  # the retriever reads this deep into the dense and BM25 lists (rag.answer.retriever.CANDIDATE_DEPTH)
 TOP_K = 6  # passages per question (RAG_TOP_K)
 SEP = "\u2063"  # joins pre-cut terms into one string for LangChain's BM25 (never in real text)
 
@@ -42,7 +42,7 @@ def _quiet() -> None:
 
 def _model_path() -> str:
     from rag.config import Settings
-    from rag.embedder import resolve_model
+    from rag.indexing.embedder import resolve_model
 
     return resolve_model(Settings())[0]
 
@@ -59,7 +59,7 @@ def _bm25_bytes(model) -> int:
 
 def _search_all(index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
     """One query at a time, as a server answers them: durations and found ids."""
-    from rag import vectors
+    from rag.indexing import vectors
 
     found, times = [], []
     for q in queries[:2]:
@@ -90,12 +90,13 @@ def _langchain_imports():
 def review(args: dict) -> dict:
     """Build the review's index with the real model, time the pipeline, then the LangChain recipe."""
     _quiet()
-    from rag import index as index_mod
-    from rag import lifecycle, segment
-    from rag.answer_models import load_answer_models
+    from rag.indexing import index as index_mod
+    from rag.indexing import lifecycle
+    from rag.ingest import segment
+    from rag.answer.answer_models import load_answer_models
     from rag.config import Settings
-    from rag.corpus import list_corpus_files, read_text
-    from rag.embedder import load_embedder
+    from rag.ingest.corpus import list_corpus_files, read_text
+    from rag.indexing.embedder import load_embedder
     from rag.pipeline import Pipeline
 
     reps, n_q, passes = args["build_reps"], args["queries"], args["passes"]
@@ -118,7 +119,7 @@ def review(args: dict) -> dict:
     # own encode at its default batch size, whatever backend the build uses.
     from sentence_transformers import SentenceTransformer
 
-    from rag.embedder import DEFAULT_BATCH_SIZE, SentenceTransformerEmbedder, resolve_model
+    from rag.indexing.embedder import DEFAULT_BATCH_SIZE, SentenceTransformerEmbedder, resolve_model
 
     model_path, model_id = resolve_model(settings)
     model = SentenceTransformer(model_path, device="cpu")
@@ -222,7 +223,7 @@ def review(args: dict) -> dict:
 
 def _model_encode(model, settings, built, batch_size: int) -> float:
     """Seconds for the SentenceTransformer alone to embed what the build embedded (same prompt)."""
-    from rag import index as index_mod
+    from rag.indexing import index as index_mod
 
     texts = sorted(set(index_mod.embedded_texts(built)[0]))
     t = time.perf_counter()
@@ -237,10 +238,10 @@ def _model_encode(model, settings, built, batch_size: int) -> float:
 def coldstart(args: dict) -> dict:
     """What a fresh ``rag ask`` spends its time on, stage by stage, in this fresh process."""
     t0 = time.perf_counter()
-    from rag import store
+    from rag.indexing import store
     from rag.config import Settings
-    from rag.embedder import load_embedder
-    from rag.lifecycle import ensure_index
+    from rag.indexing.embedder import load_embedder
+    from rag.indexing.lifecycle import ensure_index
     from rag.pipeline import Pipeline  # noqa: F401
 
     t1 = time.perf_counter()
@@ -251,7 +252,7 @@ def coldstart(args: dict) -> dict:
     t3 = time.perf_counter()
     idx = ensure_index(settings, embedder, progress=False)
     t4 = time.perf_counter()
-    from rag.answer_models import load_answer_models
+    from rag.answer.answer_models import load_answer_models
 
     pipeline = Pipeline(settings, idx, embedder, load_answer_models())
     answer = pipeline.ask(args["question"])
@@ -268,10 +269,10 @@ def coldstart(args: dict) -> dict:
 def scale_ours(args: dict) -> dict:
     """BM25 (bm25s) and the production FAISS index over ``n`` synthetic chunks; fused retrieval."""
     _quiet()
-    from rag import lexical, vectors
+    from rag.indexing import lexical, vectors
     from rag.config import RetrievalParams, Settings
-    from rag.embedder import load_embedder
-    from rag.retriever import retrieve, top_indices
+    from rag.indexing.embedder import load_embedder
+    from rag.answer.retriever import retrieve, top_indices
 
     n, n_q, seed = args["n"], args["queries"], args.get("seed", 0)
     base = rss_mb()
@@ -279,7 +280,7 @@ def scale_ours(args: dict) -> dict:
     terms = synth.term_chunks(n, seed)
     gen_terms_s = time.perf_counter() - t
     t = time.perf_counter()
-    bm25 = lexical.Bm25.from_terms(terms)  # the production build (rag.lexical.VectorisedBM25)
+    bm25 = lexical.Bm25.from_terms(terms)  # the production build (rag.indexing.lexical.VectorisedBM25)
     model = bm25._model
     bm25_build = time.perf_counter() - t
     mean_terms = float(np.mean([len(x) for x in terms[:10000]]))
@@ -347,7 +348,7 @@ def ann(args: dict) -> dict:
     """One FAISS index kind at ``n`` random vectors: build time, bytes, latency and recall@10 per setting."""
     import faiss
 
-    from rag import vectors
+    from rag.indexing import vectors
 
     n, kind, n_q, seed = args["n"], args["kind"], args["queries"], args.get("seed", 0)
     X, Q, truth = synth.dataset(n, n_q, seed, args.get("cache"))
@@ -394,7 +395,7 @@ def ann(args: dict) -> dict:
 
 def crossover(args: dict) -> dict:
     """Exact vs IVF (production settings) at small sizes: where does approximate search start to pay?"""
-    from rag import vectors
+    from rag.indexing import vectors
 
     rows = []
     for n in args["sizes"]:
@@ -466,12 +467,12 @@ def updates(args: dict) -> dict:
     _quiet()
     import faiss
 
-    from rag import index as index_mod
-    from rag import lifecycle, vectors
-    from rag.answer_models import load_answer_models
+    from rag.indexing import index as index_mod
+    from rag.indexing import lifecycle, vectors
+    from rag.answer.answer_models import load_answer_models
     from rag.config import Settings
-    from rag.corpus import load_document
-    from rag.chunks import chunk_documents
+    from rag.ingest.corpus import load_document
+    from rag.ingest.chunks import chunk_documents
     from rag.pipeline import Pipeline
     from rag.service import Assistant
 

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from rag.config import Settings, load_settings
-from rag.validation import check_question
+from rag.answer.validation import check_question
 from rag.errors import RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers over Chinese documents.")
@@ -73,8 +73,8 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
 ) -> None:
     """Build the index (or rebuild it when the corpus, model or settings changed)."""
-    from rag import lifecycle
-    from rag.embedder import load_embedder
+    from rag.indexing import lifecycle
+    from rag.indexing.embedder import load_embedder
 
     settings = _settings(corpus_dir=corpus, index_dir=index_dir)
     reasons = lifecycle.rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
@@ -164,9 +164,9 @@ def eval_cmd(
     ablate: Annotated[bool, typer.Option("--ablate", help="review only: also score BM25-only, dense-only, no expansion and plain LangChain.")] = False,
 ) -> None:
     """Score the pipeline on a gold set; write reports; save or check the baseline."""
-    from rag import gate
-    from rag.reports import table, write_reports
-    from rag.suites import run_suite
+    from rag.quality import gate
+    from rag.quality.reports import table, write_reports
+    from rag.quality.suites import run_suite
 
     if suite not in SUITES:
         raise typer.BadParameter(f"unknown suite {suite!r}; choose one of: {', '.join(SUITES)}", param_hint="--suite")
@@ -205,7 +205,7 @@ def fit_cmd(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the fitted models (default: the packaged rag/data).")] = None,
 ) -> None:
     """Refit the sentence ranker, the short-answer chooser and the abstention rule on the fit halves."""
-    from rag.fit import fit_all
+    from rag.quality.fit import fit_all
 
     _echo_json(fit_all(_settings(), out))
 

@@ -26,9 +26,9 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict
 
 from rag.config import RetrievalParams, Settings
-from rag.generative import ChatModelAnswerer
-from rag.index import Index
-from rag.retriever import ChunkHit, retrieve
+from rag.answer.generative import ChatModelAnswerer
+from rag.indexing.index import Index
+from rag.answer.retriever import ChunkHit, retrieve
 
 
 def to_document(index: Index, hit: ChunkHit) -> Document:

@@ -6,20 +6,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from rag import segment
-from rag.answer_models import AnswerModels, load_answer_models
-from rag.answering import Answerer, Evidence, no_answer, quote
+from rag.ingest import segment
+from rag.answer.answer_models import AnswerModels, load_answer_models
+from rag.answer.answering import Answerer, Evidence, no_answer, quote
 from rag.config import RetrievalParams, SelectionParams, Settings
-from rag.corpus import corpus_hashes
-from rag.embedder import Embedder, load_embedder
-from rag.extractive import Selection, select
-from rag.extractive_answer import ExtractiveAnswerer
-from rag.index import Index
-from rag.lifecycle import ensure_index
-from rag.retriever import Retrieval, retrieve
-from rag.rewrite import follow_up_context
+from rag.ingest.corpus import corpus_hashes
+from rag.indexing.embedder import Embedder, load_embedder
+from rag.answer.extractive import Selection, select
+from rag.answer.extractive_answer import ExtractiveAnswerer
+from rag.indexing.index import Index
+from rag.indexing.lifecycle import ensure_index
+from rag.answer.retriever import Retrieval, retrieve
+from rag.answer.rewrite import follow_up_context
 from rag.schema import Answer, Passage
-from rag.validation import check_history, check_question
+from rag.answer.validation import check_history, check_question
 
 
 def answerer_for(settings: Settings) -> Answerer:

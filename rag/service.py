@@ -12,8 +12,8 @@ import logging
 import threading
 from pathlib import Path
 
-from rag import documents as docs_mod
-from rag import lifecycle
+from rag.ingest import documents as docs_mod
+from rag.indexing import lifecycle
 from rag.config import Settings
 from rag.errors import DocumentNotFound, LastDocument
 from rag.pipeline import Pipeline

@@ -42,8 +42,8 @@ def private_corpus(real_pipeline, root: Path, extra_files: dict[str, str] | None
     """
     import shutil
 
-    from rag import index as index_mod
-    from rag import lifecycle
+    from rag.indexing import index as index_mod
+    from rag.indexing import lifecycle
 
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)

@@ -12,7 +12,7 @@ import time
 
 from fastapi import FastAPI, Request
 
-from rag.answering import NO_ANSWER_ZH
+from rag.answer.answering import NO_ANSWER_ZH
 from tests.servers import ServerThread
 
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>(.*?)</passage>', re.S)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer_types import asked_types, holds_type, missing_types, value_pattern
+from rag.answer.answer_types import asked_types, holds_type, missing_types, value_pattern
 
 
 @pytest.mark.parametrize("question,kinds", [

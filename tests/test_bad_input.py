@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from rag.corpus import StructureRules, load_document
+from rag.ingest.corpus import StructureRules, load_document
 from rag.pipeline import Pipeline, answerer_for
 from rag.service import Assistant
 from tests.conftest import CORPUS, private_corpus

@@ -1,4 +1,4 @@
-"""Unit tests of chunking (rag.chunks): sections, spans, size, overlap, ids and citability."""
+"""Unit tests of chunking (rag.ingest.chunks): sections, spans, size, overlap, ids and citability."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunks import Chunk, chunk_documents
+from rag.ingest.chunks import Chunk, chunk_documents
 from rag.config import Settings
-from rag.corpus import Document, Sentence, load_document, read_text
-from rag.index import structure_rules
+from rag.ingest.corpus import Document, Sentence, load_document, read_text
+from rag.indexing.index import structure_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag import gate
-from rag.suites import CMRC_SAMPLE_BASELINE, open_pipeline, run_suite
+from rag.quality import gate
+from rag.quality.suites import CMRC_SAMPLE_BASELINE, open_pipeline, run_suite
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Unit tests of corpus reading (rag.corpus): sections, captions, the non-citable tail, files and offsets."""
+"""Unit tests of corpus reading (rag.ingest.corpus): sections, captions, the non-citable tail, files and offsets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.corpus import (
+from rag.ingest.corpus import (
     StructureRules,
     corpus_hashes,
     list_corpus_files,
@@ -20,7 +20,7 @@ from rag.corpus import (
     read_text,
 )
 from rag.errors import CorpusError
-from rag.index import structure_rules
+from rag.indexing.index import structure_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from rag import gate
-from rag.evaluation import load_gold, run, summarize
+from rag.quality import gate
+from rag.quality.evaluation import load_gold, run, summarize
 from rag.pipeline import Pipeline
 from tests.conftest import CORPUS, ROOT
 
@@ -81,7 +81,7 @@ def test_cli_eval_check_exits_nonzero_on_regression(real_pipeline, tmp_path):
 
 
 def test_reports_written_with_a_chart_per_kind(gold_run, tmp_path):
-    from rag.reports import write_reports
+    from rag.quality.reports import write_reports
 
     _, results, summary = gold_run
     paths = write_reports(tmp_path, summary, results, {"model_id": "x"}, {"BM25 only": summary["overall"]})

@@ -11,13 +11,13 @@ from dataclasses import replace
 
 import pytest
 
-from rag import gate
-from rag import index as index_mod
-from rag.abstention import AbstentionRule
-from rag.answer_models import load_answer_models
+from rag.quality import gate
+from rag.indexing import index as index_mod
+from rag.answer.abstention import AbstentionRule
+from rag.answer.answer_models import load_answer_models
 from rag.config import Settings
-from rag.embedder import HashEmbedder
-from rag.evaluation import GoldItem, score_item, summarize
+from rag.indexing.embedder import HashEmbedder
+from rag.quality.evaluation import GoldItem, score_item, summarize
 from rag.pipeline import Pipeline
 
 REVIEW = """间充质干细胞治疗中风的临床案例
@@ -140,7 +140,7 @@ def test_chat_model_answer_cites_the_retrieved_chunks_its_markers_name(tiny):
 def test_chat_model_saying_the_no_answer_text_is_an_abstention(tiny):
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from rag.answering import NO_ANSWER_ZH
+    from rag.answer.answering import NO_ANSWER_ZH
     from rag.langchain_edge import chat_answerer
 
     pipeline = replace(tiny, answerer=chat_answerer(FakeListChatModel(responses=[NO_ANSWER_ZH])))
@@ -149,7 +149,7 @@ def test_chat_model_saying_the_no_answer_text_is_an_abstention(tiny):
 
 
 def test_chat_model_gets_the_numbered_passages_and_never_a_declined_question(tiny):
-    from rag.generative import ChatModelAnswerer
+    from rag.answer.generative import ChatModelAnswerer
 
     sent: list[list[tuple[str, str]]] = []
 

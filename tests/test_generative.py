@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from rag.errors import GenerationError
-from rag.generative import build_messages, check_markers
+from rag.answer.generative import build_messages, check_markers
 from rag.pipeline import Pipeline, answerer_for
 from tests.fake_openai import FakeOpenAIServer
 

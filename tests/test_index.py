@@ -1,4 +1,4 @@
-"""Unit tests of the index (rag.index, rag.store) with the deterministic HashEmbedder."""
+"""Unit tests of the index (rag.indexing.index, rag.indexing.store) with the deterministic HashEmbedder."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import index, lifecycle, store
+from rag.indexing import index, lifecycle, store
 from rag.config import RetrievalParams, Settings
-from rag.corpus import corpus_hashes
-from rag.embedder import HashEmbedder
+from rag.ingest.corpus import corpus_hashes
+from rag.indexing.embedder import HashEmbedder
 from rag.errors import IndexStoreError
-from rag.lifecycle import ensure_index
-from rag.retriever import retrieve
+from rag.indexing.lifecycle import ensure_index
+from rag.answer.retriever import retrieve
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"

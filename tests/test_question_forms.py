@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.abstention import AbstentionRule
-from rag.corpus import BODY, REFERENCE, line_role
-from rag.language import asks_for_reason, asks_for_reference, question_focus
-from rag.extractive_answer import as_quoted
+from rag.answer.abstention import AbstentionRule
+from rag.ingest.corpus import BODY, REFERENCE, line_role
+from rag.answer.language import asks_for_reason, asks_for_reference, question_focus
+from rag.answer.extractive_answer import as_quoted
 
 
 @pytest.mark.parametrize("line,section,caption,role", [

@@ -14,8 +14,8 @@ import time
 import httpx
 import pytest
 
-from rag import index as index_mod
-from rag import lifecycle, store
+from rag.indexing import index as index_mod
+from rag.indexing import lifecycle, store
 from rag.errors import IndexStoreError
 from rag.pipeline import Pipeline
 from rag.service import Assistant

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.retriever import top_indices
+from rag.answer.retriever import top_indices
 
 
 def test_top_indices_example_orders_by_score_then_index():

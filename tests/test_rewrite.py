@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.rewrite import follow_up_context, is_follow_up, rewrite
+from rag.answer.rewrite import follow_up_context, is_follow_up, rewrite
 
 HISTORY = [
     {"role": "user", "content": "Levy等人2019年的卒中试验是怎么做的？"},

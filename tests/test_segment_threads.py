@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from rag import segment
+from rag.ingest import segment
 
 
 def test_concurrent_first_calls_share_one_tokenizer():

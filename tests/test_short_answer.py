@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.short_answer import (Chooser, balanced, candidates, choose, feature_names, leads, load_chooser, question_gap,
-                               wants_short_answer)
+from rag.answer.short_answer import (Chooser, balanced, candidates, choose, feature_names, leads, load_chooser,
+                                     question_gap, wants_short_answer)
 
 
 def _text(sentence, span):

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.cmrc import SpanItem, load_items, write_corpus
-from rag.halves import half_of
-from rag.span_eval import bad_citations, char_f1, exact_match, holds_answer, normalise, summarize
+from rag.quality.cmrc import SpanItem, load_items, write_corpus
+from rag.quality.halves import half_of
+from rag.quality.span_eval import bad_citations, char_f1, exact_match, holds_answer, normalise, summarize
 
 
 def test_normalise_drops_punctuation_and_spaces():
@@ -63,9 +63,9 @@ def test_halves_are_fixed_and_both_used():
 def test_cmrc_items_skip_empty_questions_and_corpus_is_written_exactly(tmp_path):
     items = load_items()
     assert len(items) == 1000 and all(i.question.strip() for i in items)
-    folder = write_corpus(__import__("rag.cmrc", fromlist=["DEFAULT_PATH"]).DEFAULT_PATH, tmp_path / "c")
+    folder = write_corpus(__import__("rag.quality.cmrc", fromlist=["DEFAULT_PATH"]).DEFAULT_PATH, tmp_path / "c")
     (folder / "stale.txt").write_text("old", encoding="utf-8")
-    write_corpus(__import__("rag.cmrc", fromlist=["DEFAULT_PATH"]).DEFAULT_PATH, folder)
+    write_corpus(__import__("rag.quality.cmrc", fromlist=["DEFAULT_PATH"]).DEFAULT_PATH, folder)
     assert not (folder / "stale.txt").exists() and len(list(folder.glob("*.txt"))) == 256
     item = items[0]
     text = (folder / item.doc_id).read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Unit tests of the sentence splitter (rag.splitter): hard cases and span properties."""
+"""Unit tests of the sentence splitter (rag.ingest.splitter): hard cases and span properties."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.splitter import split_spans
+from rag.ingest.splitter import split_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer_types import asked_types, holds_type
-from rag.index import Index
-from rag.language import REASON_CUES, asks_for_reason, named_entities, question_focus
-from rag.retriever import Retrieval
-from rag.segment import content_terms, search_terms
+from rag.answer.answer_types import asked_types, holds_type
+from rag.indexing.index import Index
+from rag.answer.language import REASON_CUES, asks_for_reason, named_entities, question_focus
+from rag.answer.retriever import Retrieval
+from rag.ingest.segment import content_terms, search_terms
 
 FEATURES = (
     "scope_rank",  # 1/(1+rank) of the best retrieved chunk of the sentence's section

@@ -12,7 +12,7 @@ import statistics
 import unicodedata
 from collections import Counter, defaultdict
 
-from rag.cmrc import SpanItem
+from rag.quality.cmrc import SpanItem
 
 SEARCH_DEPTH = 5
 METRICS = ("doc@1", "ans@1", "ans@cite", "search@5", "short_em", "short_f1", "short_given", "abstained", "bad_citations")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rag.segment import tokenize
+from rag.ingest.segment import tokenize
 
 # Marks that always end a sentence in Chinese text.
 CJK_ENDERS = frozenset("。！？；…")

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from rag.corpus import SUPPORTED_SUFFIXES, list_corpus_files
+from rag.ingest.corpus import SUPPORTED_SUFFIXES, list_corpus_files
 from rag.errors import BadName, CorpusError, DocumentNotFound, UnsupportedType
 
 # Plain file names only: letters (any script), digits, dot, dash, underscore, space; no folders.

@@ -9,7 +9,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from rag.config import Settings
-from rag.index import Index, model_id
+from rag.indexing.index import Index, model_id
 
 @dataclass(frozen=True)
 class GateSpec:

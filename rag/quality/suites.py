@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag import cmrc, evaluation, gate, span_eval
+from rag.quality import cmrc, evaluation, gate, span_eval
 from rag.config import Settings
-from rag.embedder import Embedder
-from rag.lifecycle import ensure_index
+from rag.indexing.embedder import Embedder
+from rag.indexing.lifecycle import ensure_index
 from rag.pipeline import Pipeline
-from rag.reports import METRICS
+from rag.quality.reports import METRICS
 
 REVIEW_GOLD = Path("eval/gold.jsonl")
 BASELINES = {"review": Path("eval/baseline.json"), "cmrc": Path("eval/baseline-cmrc.json")}
@@ -47,7 +47,7 @@ def open_pipeline(suite: str, settings: Settings, embedder: Embedder | None = No
 
 
 def _over(settings: Settings, embedder: Embedder, progress: bool) -> Pipeline:
-    from rag.answer_models import load_answer_models
+    from rag.answer.answer_models import load_answer_models
 
     return Pipeline(settings, ensure_index(settings, embedder, progress), embedder, load_answer_models())
 
@@ -66,7 +66,7 @@ def _run_review(pipeline: Pipeline, gold: Path, ablate: bool) -> SuiteRun:
     results = evaluation.run(pipeline, items)
     ablations = None
     if ablate:
-        from rag.ablation import run_ablations
+        from rag.quality.ablation import run_ablations
 
         ablations = run_ablations(pipeline, items)
     return SuiteRun(

@@ -10,7 +10,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.segment import search_terms, stopwords
+from rag.ingest.segment import search_terms, stopwords
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.abstention import AbstentionRule, load_rule
-from rag.sentence_rank import LinearRanker, load_ranker
-from rag.short_answer import Chooser, load_chooser
+from rag.answer.abstention import AbstentionRule, load_rule
+from rag.answer.sentence_rank import LinearRanker, load_ranker
+from rag.answer.short_answer import Chooser, load_chooser
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.language import named_entities
-from rag.segment import specific_terms
+from rag.answer.language import named_entities
+from rag.ingest.segment import specific_terms
 
 # Openings that point back at the conversation ("那…", "它…", "what about…").
 _FOLLOW_UP = re.compile(

@@ -30,10 +30,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rag import segment
-from rag.answer_types import asked_types, value_pattern
-from rag.language import QUESTION_WORDS, asks_for_reason, asks_for_several
-from rag.sentence_rank import char_bigrams
+from rag.ingest import segment
+from rag.answer.answer_types import asked_types, value_pattern
+from rag.answer.language import QUESTION_WORDS, asks_for_reason, asks_for_several
+from rag.answer.sentence_rank import char_bigrams
 
 # Clause ends inside a sentence, and the marks a span is trimmed of.
 _CLAUSE_MARK = re.compile(r"[，,；;：:。！？!?]")

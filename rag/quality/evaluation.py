@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.index import Index
-from rag.segment import cut
+from rag.indexing.index import Index
+from rag.ingest.segment import cut
 
 HIT_DEPTH = 5
 

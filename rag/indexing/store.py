@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import lexical, vectors
-from rag.chunks import Chunk
-from rag.corpus import Document, Sentence
+from rag.indexing import lexical, vectors
+from rag.ingest.chunks import Chunk
+from rag.ingest.corpus import Document, Sentence
 from rag.errors import IndexStoreError
-from rag.index import Index
+from rag.indexing.index import Index
 
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"

@@ -13,15 +13,15 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from rag import sentence_rank
-from rag.answer_types import holds_type, missing_types
+from rag.answer import sentence_rank
+from rag.answer.answer_types import holds_type, missing_types
 from rag.config import SelectionParams
-from rag.index import Index
-from rag.corpus import BODY
-from rag.language import asks_for_reference, asks_for_several, is_english, named_entities
-from rag.retriever import Retrieval
-from rag.segment import content_terms, cut, search_terms, specific_terms
-from rag.sentence_rank import LinearRanker
+from rag.indexing.index import Index
+from rag.ingest.corpus import BODY
+from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
+from rag.answer.retriever import Retrieval
+from rag.ingest.segment import content_terms, cut, search_terms, specific_terms
+from rag.answer.sentence_rank import LinearRanker
 
 # A sentence opening with one of these leans on the sentence before it
 # ("该研究…", "其中…", "患者接受了…"), so it is quoted together with it.

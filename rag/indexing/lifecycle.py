@@ -1,6 +1,6 @@
 """The index's life: whether the live build is fresh, rebuilding and publishing it, loading it.
 
-``rag.index`` builds in memory and ``rag.store`` owns the files; this module decides when to
+``rag.indexing.index`` builds in memory and ``rag.indexing.store`` owns the files; this module decides when to
 build and makes a build live. The CLI, the evaluation suites and the service all go through it.
 """
 
@@ -10,12 +10,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from rag import store
+from rag.indexing import store
 from rag.config import Settings
-from rag.corpus import corpus_hashes
-from rag.embedder import Embedder, load_embedder
+from rag.ingest.corpus import corpus_hashes
+from rag.indexing.embedder import Embedder, load_embedder
 from rag.errors import IndexStoreError, RagError
-from rag.index import Index, build, fingerprint, stale_reasons
+from rag.indexing.index import Index, build, fingerprint, stale_reasons
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.halves import half_of
+from rag.quality.halves import half_of
 
 DEFAULT_PATH = Path("eval/cmrc2018/cmrc2018_trial.json")
 

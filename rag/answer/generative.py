@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from rag.answering import NO_ANSWER_ZH, Evidence, cite, no_answer
+from rag.answer.answering import NO_ANSWER_ZH, Evidence, cite, no_answer
 from rag.errors import GenerationError
 from rag.schema import Answer
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
+from rag.ingest.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
 
 SUPPORTED_SUFFIXES = (".txt", ".md")
 _LINE = re.compile(r"[^\n]*")

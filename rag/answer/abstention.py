@@ -3,7 +3,7 @@
 e5's cosine scores sit in a narrow band (unrelated text scores ~0.8), so no fixed
 similarity cut-off separates answerable from unanswerable questions. The rule instead
 weighs a few features of the retrieval and the chosen passages; its weights and threshold
-are fitted by ``rag fit`` on the fit halves of both evaluation suites (see ``rag.fit``) and
+are fitted by ``rag fit`` on the fit halves of both evaluation suites (see ``rag.quality.fit``) and
 kept in ``rag/data/abstention.json`` with the data that produced them.
 """
 

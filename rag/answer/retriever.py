@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from rag import vectors
+from rag.indexing import vectors
 from rag.config import RetrievalParams
-from rag.embedder import Embedder
-from rag.index import Index
+from rag.indexing.embedder import Embedder
+from rag.indexing.index import Index
 
 # How deep each list is read before fusing: deep enough that a chunk ranked well by one
 # method and modestly by the other still gets both contributions.

@@ -1,16 +1,16 @@
 """The extractive answerer: the chosen passages quoted exactly, each cited, the short answer first.
 
-No model writes anything; ``rag.extractive`` chose the sentences, this turns them into text.
+No model writes anything; ``rag.answer.extractive`` chose the sentences, this turns them into text.
 """
 
 from __future__ import annotations
 
 import re
 
-from rag import short_answer
-from rag.answering import Evidence, cite
-from rag.index import Index
-from rag.language import is_english
+from rag.answer import short_answer
+from rag.answer.answering import Evidence, cite
+from rag.indexing.index import Index
+from rag.answer.language import is_english
 from rag.schema import Answer, Citation, ShortAnswer
 
 ENGLISH_LEAD = "The documents (in Chinese) say: "

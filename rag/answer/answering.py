@@ -1,8 +1,8 @@
 """What every answerer shares: the seam it plugs into, the evidence it answers from, the one
 no-answer text, and the one way a span of a document becomes a quoted passage or a citation.
 
-Two answerers fill the seam: ``rag.extractive_answer.ExtractiveAnswerer`` quotes the chosen
-sentences; ``rag.generative.ChatModelAnswerer`` has a chat model write from the retrieved chunks.
+Two answerers fill the seam: ``rag.answer.extractive_answer.ExtractiveAnswerer`` quotes the chosen
+sentences; ``rag.answer.generative.ChatModelAnswerer`` has a chat model write from the retrieved chunks.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from rag.answer_models import AnswerModels
-from rag.extractive import Selection
-from rag.index import Index
-from rag.language import is_english
-from rag.retriever import Retrieval
+from rag.answer.answer_models import AnswerModels
+from rag.answer.extractive import Selection
+from rag.indexing.index import Index
+from rag.answer.language import is_english
+from rag.answer.retriever import Retrieval
 from rag.schema import Answer, Citation, Span
 
 NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import sentence_rank, short_answer
-from rag.store import sha256_file
-from rag.abstention import FEATURES as RULE_FEATURES
-from rag.abstention import AbstentionRule, transform
-from rag.cmrc import SpanItem
-from rag.evaluation import GoldItem, overlaps_enough, quote_spans
-from rag.extractive import candidate_features
-from rag.halves import FIT, HELD, half_of
-from rag.span_eval import char_f1
+from rag.answer import sentence_rank, short_answer
+from rag.indexing.store import sha256_file
+from rag.answer.abstention import FEATURES as RULE_FEATURES
+from rag.answer.abstention import AbstentionRule, transform
+from rag.quality.cmrc import SpanItem
+from rag.quality.evaluation import GoldItem, overlaps_enough, quote_spans
+from rag.answer.extractive import candidate_features
+from rag.quality.halves import FIT, HELD, half_of
+from rag.quality.span_eval import char_f1
 
 # Where the package keeps its fitted models (``rag/data``).
-PACKAGED_MODELS = Path(__file__).resolve().parent / "data"
+PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "data"
 # Strong regularisation: a few hundred questions, and the models must carry to new documents.
 RANKER_C = 0.01
 # The chooser's softmax: the L2 penalties tried (on standardised weights; the one that
@@ -318,9 +318,9 @@ def write_model(path: Path, weights: dict, **provenance) -> None:
 
 def fit_all(settings, out: Path | None = None) -> dict:
     """Fit the ranker, the chooser and the rule on both suites' fit halves; write them; return the report."""
-    from rag.cmrc import DEFAULT_PATH, load_items
-    from rag.evaluation import load_gold
-    from rag.suites import REVIEW_GOLD, open_pipeline
+    from rag.quality.cmrc import DEFAULT_PATH, load_items
+    from rag.quality.evaluation import load_gold
+    from rag.quality.suites import REVIEW_GOLD, open_pipeline
 
     review = open_pipeline("review", settings)
     spans = open_pipeline("cmrc", settings, review.embedder)
@@ -328,7 +328,7 @@ def fit_all(settings, out: Path | None = None) -> dict:
     folder = out or PACKAGED_MODELS
     folder.mkdir(parents=True, exist_ok=True)
     sources = {"cmrc_sha256": sha256_file(DEFAULT_PATH), "gold_sha256": sha256_file(REVIEW_GOLD),
-               "halves": "rag.halves.half_of: CMRC by paragraph id, the review's gold set by question id"}
+               "halves": "rag.quality.halves.half_of: CMRC by paragraph id, the review's gold set by question id"}
 
     rows = ranking_rows(review, gold_questions(review, gold), "review") + ranking_rows(spans, cmrc_questions(spans, items), "cmrc")
     ranker, ranker_report = fit_ranker(rows)

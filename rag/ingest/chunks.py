@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import groupby
 
-from rag.corpus import Document
+from rag.ingest.corpus import Document
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 import warnings
 from types import SimpleNamespace
 
-from rag.evaluation import GoldItem, run, score_item, summarize
+from rag.quality.evaluation import GoldItem, run, score_item, summarize
 from rag.pipeline import Pipeline
 
 VARIANTS = {
@@ -41,7 +41,7 @@ def run_plain_langchain(pipeline: Pipeline, items: list[GoldItem]) -> list[dict]
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.embedder import resolve_model
+    from rag.indexing.embedder import resolve_model
 
     splitter = RecursiveCharacterTextSplitter(add_start_index=True)  # start index only to score spans
     docs = splitter.create_documents(

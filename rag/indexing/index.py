@@ -1,7 +1,7 @@
 """The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest) and
 checking whether a build still matches the corpus, model and settings.
 
-On disk it is ``rag.store``'s; when it is (re)built, published and loaded is ``rag.lifecycle``'s.
+On disk it is ``rag.indexing.store``'s; when it is (re)built, published and loaded is ``rag.indexing.lifecycle``'s.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import lexical, vectors
-from rag.chunks import Chunk, chunk_documents
+from rag.indexing import lexical, vectors
+from rag.ingest.chunks import Chunk, chunk_documents
 from rag.config import DEFAULT_MODEL, Settings
-from rag.corpus import Document, Sentence, StructureRules, load_corpus
-from rag.embedder import Embedder
+from rag.ingest.corpus import Document, Sentence, StructureRules, load_corpus
+from rag.indexing.embedder import Embedder
 from rag.errors import IndexStoreError
 
 FORMAT_VERSION = 1
@@ -129,7 +129,7 @@ def build(
     progress: bool = True,
     reuse: Index | None = None,
 ) -> Index:
-    """Split, chunk, embed and index the corpus in memory; ``rag.lifecycle.publish`` publishes it.
+    """Split, chunk, embed and index the corpus in memory; ``rag.indexing.lifecycle.publish`` publishes it.
 
     With ``reuse`` (the previous build, same model), passages whose text is unchanged keep
     their vectors, so adding or deleting one document embeds only what is new.

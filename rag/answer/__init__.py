@@ -1,0 +1,1 @@
+"""Answer stage: retrieving passages for a question, choosing the sentences and writing the cited answer."""

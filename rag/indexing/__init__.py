@@ -1,0 +1,1 @@
+"""Index stage: embedding, the vector and BM25 indexes, and building, storing and loading them."""
