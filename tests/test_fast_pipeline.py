@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +136,14 @@ def test_chat_model_answer_cites_the_retrieved_chunks_its_markers_name(tiny):
     top = pipeline.index.chunks[pipeline.retrieve(question).hits[0].chunk]
     assert (answer.citations[0].id, answer.citations[0].start, answer.citations[0].end) == (top.id, top.start, top.end)
     _exact(pipeline, answer)
+
+
+def test_readme_chat_model_example_runs(tiny, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- chat-model-example")[1].split("```python\n")[1].split("```")[0]
+    exec(compile(block, "README.md", "exec"), {"pipeline": tiny})
+    printed = capsys.readouterr().out
+    assert printed.startswith("36例[1]。 [(1, 'review.txt', ")
 
 
 def test_chat_model_saying_the_no_answer_text_is_an_abstention(tiny):
