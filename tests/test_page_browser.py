@@ -358,6 +358,16 @@ def test_phone_width_has_no_horizontal_scroll(base_url, open_page):
     assert chat.page.locator("#send").is_visible() and chat.page.locator("#reset").is_visible()
 
 
+def test_why_answer_marks_its_reason_inside_the_quote_without_repeating_it(base_url, open_page):
+    chat = open_page(base_url, viewport={"width": 1100, "height": 900})
+    answer = chat.ask("为什么Bang和Chung的研究结论不一致？")
+    marked = answer.locator(".answer mark.short")
+    assert marked.count() == 1 and "差异可能源于" in marked.inner_text()
+    text = answer.locator(".answer").inner_text()
+    assert text.count(marked.inner_text()) == 1 and not text.startswith(marked.inner_text() + "——")
+    assert chat.errors == []
+
+
 def test_short_answer_leads_and_is_marked_in_its_quote(base_url, open_page):
     chat = open_page(base_url, viewport={"width": 1100, "height": 900})
     answer = chat.ask("Kim等人的试验纳入了几例患者？")
