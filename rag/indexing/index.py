@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -136,8 +136,11 @@ def build(
     """
     timings = {}
     t = time.perf_counter()
+    # Documents, sentences and terms of an earlier build carry over only when it split and
+    # analysed text exactly as these settings would.
+    kept = reuse if reuse is not None and _splits_alike(reuse.manifest, settings) else None
     if docs is None:
-        docs = load_corpus(settings.corpus_dir, structure_rules(settings))
+        docs = load_corpus(settings.corpus_dir, structure_rules(settings), known=_split_documents(kept) if kept else None)
     timings["read_split_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -150,14 +153,19 @@ def build(
     timings["chunk_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    chunk_bm25 = lexical.Bm25.build([_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)])
-    sentence_bm25 = lexical.Bm25.build(sentence_texts)
+    chunk_texts_indexed = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)]
+    unchanged = {d.doc_id for d in docs if kept and d.doc_id in kept.documents and kept.documents[d.doc_id].sha256 == d.sha256}
+    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, [c.doc_id for c in chunks], kept, unchanged, "chunks")
+    sentence_bm25 = _bm25_reusing(sentence_texts, [s.doc_id for s in sentences], kept, unchanged, "sentences")
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    texts = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)] + sentence_texts
+    texts = chunk_texts_indexed + sentence_texts
     reusable = reuse is not None and reuse.manifest.get("model_id") == model_id(settings) and reuse.dim_matches(embedder)
-    embedded = _embed_reusing(embedder, texts, reuse if reusable else None, progress)
+    if reusable and kept is not None:
+        embedded = _embed_by_document(embedder, kept, chunks, sentences, texts, unchanged, progress)
+    else:
+        embedded = _embed_reusing(embedder, texts, reuse if reusable else None, progress)
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -174,12 +182,90 @@ def build(
     return Index(manifest, by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_bm25, sentence_bm25)
 
 
-def embedded_texts(index: Index) -> tuple[list[str], np.ndarray]:
-    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences)."""
-    chunk_texts = [_with_section(c.section, index.chunk_text(i)) for i, c in enumerate(index.chunks)]
-    sentence_texts = [index.sentence_text(i) for i in range(len(index.sentences))]
-    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)
-    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, index.sentence_vectors])
+def _splits_alike(manifest: dict, settings: Settings) -> bool:
+    """Whether a build with this manifest split, chunked and analysed text as ``settings`` would."""
+    expected = fingerprint(settings, {})
+    return all(manifest.get(key) == expected[key] for key in ("format", "pipeline", "userdict_sha256")) and all(
+        manifest.get("settings", {}).get(key) == value for key, value in expected["settings"].items()
+        if key != "passage_prefix")
+
+
+def _split_documents(index: Index) -> dict[str, Document]:
+    """The build's documents with their citable sentences (what chunking needs), by id."""
+    by_doc: dict[str, list[Sentence]] = {}
+    for sentence in index.sentences:
+        by_doc.setdefault(sentence.doc_id, []).append(sentence)
+    return {doc_id: replace(d, sentences=tuple(by_doc.get(doc_id, ()))) for doc_id, d in index.documents.items()}
+
+
+def _bm25_reusing(texts: list[str], doc_ids: list[str], kept: Index | None, unchanged: set[str],
+                  kind: str) -> lexical.Bm25:
+    """BM25 over ``texts`` (grouped by document, in order), taking the terms of every unchanged
+    document's texts from ``kept`` instead of running jieba over them again."""
+    old = None if kept is None else (kept.chunk_bm25 if kind == "chunks" else kept.sentence_bm25)
+    if old is None or old.terms is None:
+        return lexical.Bm25.build(texts)
+    old_rows = _rows_by_document([c.doc_id for c in kept.chunks] if kind == "chunks" else [x.doc_id for x in kept.sentences])
+    pieces = []
+    for doc_id, (start, stop) in _rows_by_document(doc_ids).items():
+        was = old_rows.get(doc_id)
+        if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
+            if pieces and pieces[-1].source is old.terms and pieces[-1].stop == was[0]:
+                pieces[-1].stop = was[1]  # documents that followed each other still do: one copy
+            else:
+                pieces.append(lexical.TermRows(old.terms, *was))
+        else:
+            pieces.append(lexical.TermRows(new_terms=[lexical.terms_of(x) for x in texts[start:stop]]))
+    return lexical.Bm25.from_flat(lexical.FlatCorpus.joined(pieces))
+
+
+def _rows_by_document(doc_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Each document's contiguous rows ``(start, stop)`` in a list of rows grouped by document."""
+    rows: dict[str, tuple[int, int]] = {}
+    for i, doc_id in enumerate(doc_ids):
+        start = rows.get(doc_id, (i, i))[0]
+        rows[doc_id] = (start, i + 1)
+    return rows
+
+
+def embedded_texts(index: Index, only: set[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences);
+    with ``only``, just those of these documents."""
+    chunk_rows = [i for i, c in enumerate(index.chunks) if only is None or c.doc_id in only]
+    sentence_rows = [i for i, s in enumerate(index.sentences) if only is None or s.doc_id in only]
+    chunk_texts = [_with_section(index.chunks[i].section, index.chunk_text(i)) for i in chunk_rows]
+    sentence_texts = [index.sentence_text(i) for i in sentence_rows]
+    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)[chunk_rows]
+    sentence_vectors = index.sentence_vectors[sentence_rows]
+    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, sentence_vectors]).reshape(-1, index.sentence_vectors.shape[1])
+
+
+def _embed_by_document(embedder: Embedder, kept: Index, chunks: list[Chunk], sentences: list[Sentence],
+                       texts: list[str], unchanged: set[str], progress: bool) -> np.ndarray:
+    """Vectors for ``texts`` (chunks, then sentences): an unchanged document's rows are copied
+    from ``kept`` as a block; a changed one's texts reuse the vectors of its old version's
+    texts where they are equal, and only the rest are embedded."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    done = np.zeros(len(texts), dtype=bool)
+    old_chunks = kept.chunk_vectors.reconstruct_n(0, kept.chunk_vectors.ntotal)
+    plans = ((chunks, kept.chunks, old_chunks, 0), (sentences, kept.sentences, kept.sentence_vectors, len(chunks)))
+    for rows, old_rows, old_vectors, offset in plans:
+        before = _rows_by_document([r.doc_id for r in old_rows])
+        for doc_id, (start, stop) in _rows_by_document([r.doc_id for r in rows]).items():
+            was = before.get(doc_id)
+            if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
+                out[offset + start:offset + stop] = old_vectors[was[0]:was[1]]
+                done[offset + start:offset + stop] = True
+    changed = {doc_id for doc_id in kept.documents if doc_id not in unchanged}
+    old_texts, old_vectors = embedded_texts(kept, only=changed)
+    known = dict(zip(old_texts, old_vectors))
+    todo = [i for i in np.flatnonzero(~done) if texts[i] not in known]
+    missing = sorted({texts[i] for i in todo})
+    if missing:
+        known.update(zip(missing, embedder.encode(missing, is_query=False, progress=progress)))
+    for i in np.flatnonzero(~done):
+        out[i] = known[texts[i]]
+    return out
 
 
 def _embed_reusing(embedder: Embedder, texts: list[str], reuse: Index | None, progress: bool) -> np.ndarray:

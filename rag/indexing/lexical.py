@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -14,26 +15,40 @@ from rag.ingest.segment import search_terms, stopwords
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
 
+# The terms a BM25 index was built from, saved beside it: term ids end to end, each text's
+# number of terms, and the terms in id order.
+TERM_IDS, TERM_LENGTHS, TERM_VOCAB = "terms_ids.npy", "terms_lengths.npy", "terms_vocab.json"
+
 
 class Bm25:
-    """BM25 over a fixed list of texts, scored for every text at once."""
+    """BM25 over a fixed list of texts, scored for every text at once.
 
-    def __init__(self, model: bm25s.BM25, size: int):
+    It keeps the terms it was built from (``terms``), so a later build can take the terms of
+    unchanged texts from it instead of running jieba over them again.
+    """
+
+    def __init__(self, model: bm25s.BM25, size: int, terms: "FlatCorpus | None" = None):
         self._model = model
         self.size = size
+        self.terms = terms
         self._df: dict[str, int] | None = None
 
     @classmethod
     def build(cls, texts: list[str]) -> "Bm25":
         """Index ``texts`` by their jieba search terms."""
-        return cls.from_terms([search_terms(t) or [""] for t in texts])
+        return cls.from_terms([terms_of(t) for t in texts])
 
     @classmethod
     def from_terms(cls, terms: list[list[str]]) -> "Bm25":
         """Index documents given as lists of terms (each list non-empty)."""
+        return cls.from_flat(FlatCorpus.of(terms))
+
+    @classmethod
+    def from_flat(cls, flat: "FlatCorpus") -> "Bm25":
+        """Index documents given end to end as term ids (``FlatCorpus``)."""
         model = VectorisedBM25()
-        model.index(FlatCorpus.of(terms), show_progress=False)
-        return cls(model, len(terms))
+        model.index(flat, show_progress=False)
+        return cls(model, len(flat.ids.lengths), flat)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query`` (zeros when no term is known)."""
@@ -52,13 +67,27 @@ class Bm25:
         return self._df
 
     def save(self, folder: Path) -> None:
-        """Write the index into ``folder``."""
+        """Write the index into ``folder``, with the terms it was built from."""
         self._model.save(str(folder), show_progress=False)
+        if self.terms is not None:
+            np.save(folder / TERM_IDS, self.terms.ids.ids)
+            np.save(folder / TERM_LENGTHS, self.terms.ids.lengths)
+            (folder / TERM_VOCAB).write_text(json.dumps(list(self.terms.vocab), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, size: int) -> "Bm25":
         """Read an index written by ``save``."""
-        return cls(bm25s.BM25.load(str(folder), show_progress=False), size)
+        terms = None
+        if (folder / TERM_IDS).is_file():
+            vocab = json.loads((folder / TERM_VOCAB).read_text(encoding="utf-8"))
+            terms = FlatCorpus(FlatIds(np.load(folder / TERM_IDS), np.load(folder / TERM_LENGTHS)),
+                               {t: i for i, t in enumerate(vocab)})
+        return cls(bm25s.BM25.load(str(folder), show_progress=False), size, terms)
+
+
+def terms_of(text: str) -> list[str]:
+    """The terms a text is indexed by (never empty: bm25s needs a term per document)."""
+    return search_terms(text) or [""]
 
 
 @dataclass
@@ -84,6 +113,54 @@ class FlatCorpus:
         ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
         return cls(FlatIds(ids, lengths), vocab)
+
+    @classmethod
+    def joined(cls, pieces: list["TermRows"]) -> "FlatCorpus":
+        """The documents of ``pieces`` end to end, numbered as ``of`` numbers them (first appearance).
+
+        Rows kept from an earlier corpus are copied as ids, not re-split: this is what lets a
+        change to one document cost about that document.
+        """
+        words: dict[str, int] = {}  # every term of every piece, in one id space
+        parts, lengths = [], []
+        remaps: dict[int, np.ndarray] = {}  # one renumbering per source corpus, not per piece
+        starts: dict[int, np.ndarray] = {}  # where each source's documents start in its ids
+        for piece in pieces:
+            if piece.source is None:
+                part = cls.of(piece.new_terms)
+                source_vocab, ids, piece_lengths = part.vocab, part.ids.ids, part.ids.lengths
+            else:
+                source_vocab = piece.source.vocab
+                if id(piece.source) not in starts:
+                    starts[id(piece.source)] = np.concatenate([[0], np.cumsum(piece.source.ids.lengths)])
+                offsets = starts[id(piece.source)]
+                ids = piece.source.ids.ids[offsets[piece.start]:offsets[piece.stop]]
+                piece_lengths = piece.source.ids.lengths[piece.start:piece.stop]
+            key = id(piece.source) if piece.source is not None else -len(parts) - 1
+            if key not in remaps:
+                remaps[key] = np.fromiter((words.setdefault(t, len(words)) for t in source_vocab), dtype=np.int64,
+                                          count=len(source_vocab))
+            remap = remaps[key]
+            parts.append(remap[ids] if len(ids) else ids)
+            lengths.append(piece_lengths)
+        union = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        used, first = np.unique(union, return_index=True)
+        order = used[np.argsort(first)]  # the terms that occur, in order of first appearance
+        renumber = np.full(len(words), -1, dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        names = list(words)
+        vocab = {names[i]: k for k, i in enumerate(order.tolist())}
+        return cls(FlatIds(renumber[union], np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)), vocab)
+
+
+@dataclass
+class TermRows:
+    """Documents for ``FlatCorpus.joined``: rows ``start:stop`` of ``source``, or freshly split ``new_terms``."""
+
+    source: FlatCorpus | None = None
+    start: int = 0
+    stop: int = 0
+    new_terms: list[list[str]] = field(default_factory=list)
 
 
 class VectorisedBM25(bm25s.BM25):

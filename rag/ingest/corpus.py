@@ -124,12 +124,21 @@ def line_role(line: str, section: str, is_caption: bool) -> str:
     return BODY
 
 
-def load_corpus(corpus_dir: Path, rules: StructureRules) -> list[Document]:
-    """Every document of the corpus folder, in path order."""
+def load_corpus(corpus_dir: Path, rules: StructureRules, known: dict[str, Document] | None = None) -> list[Document]:
+    """Every document of the corpus folder, in path order.
+
+    A document in ``known`` whose text is unchanged is taken from there, already split
+    (splitting runs jieba over every line: it is most of what reading a corpus costs).
+    """
     docs = []
     for path in list_corpus_files(corpus_dir):
         doc_id = path.relative_to(corpus_dir).as_posix()
-        docs.append(load_document(doc_id, read_text(path), rules))
+        text = read_text(path)
+        before = (known or {}).get(doc_id)
+        if before is not None and before.text == text:
+            docs.append(before)
+        else:
+            docs.append(load_document(doc_id, text, rules))
     return docs
 
 
