@@ -1,7 +1,7 @@
 """The short answer: the few words of the answering sentence that answer the question.
 
 No Chinese reader model ships offline, so the span is chosen among candidates that
-rules propose, by a linear chooser fitted on data:
+rules propose, by a chooser fitted on data:
 
 - the sentence itself, each clause and runs of two or three clauses (split at ，；：);
 - the gap the question word leaves: a question is often its sentence with the answer
@@ -52,7 +52,7 @@ _LEADING_LINK = re.compile(r"(?:是|为|于|在|由|被|与|和|以|从|将|把|
 # Particles an answer rarely ends with: "石油的", "保罗·皮尔斯则".
 _PARTICLES = "的了则等着过吗呢也"
 _GENERIC_VALUE = re.compile(r"\d[\d.,，:：×%％~～\-–]*\d?\S{0,2}")
-# Questions whose answer is a reason, a way or a list: the sentence answers, not a span.
+# Open questions (a reason, a way, a list, yes or no): a clause or more answers, never a lone value.
 _NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|什么作用|什么意义|吗[？?]?\s*$|是否|会不会|有没有|能不能|是不是|可不可以|还是|\bhow\b(?!\s+(?:many|much|long|old|far|often|tall|big|high))", re.I)
 # The question-word form decides which kinds of span fit (one-hot in the features); "open"
 # is a why, how or list question, whose answer is usually a clause or the sentence.
@@ -107,7 +107,7 @@ def load_chooser(path: Path | None = None) -> Chooser:
 
 
 def wants_short_answer(question: str) -> bool:
-    """False for why, how and list questions: ``"为什么…？"`` -> False, ``"全长多少？"`` -> True."""
+    """False for why, how, yes-or-no and list questions: ``"为什么…？"`` -> False, ``"全长多少？"`` -> True."""
     return not (_NO_SHORT.search(question) or asks_for_reason(question) or asks_for_several(question))
 
 
