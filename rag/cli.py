@@ -57,6 +57,7 @@ def _show(as_json: bool, machine, lines: list[str]) -> None:
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
+    logging.getLogger("rag.progress").setLevel(logging.INFO)  # long index work says how far it is
 
 
 @app.callback()

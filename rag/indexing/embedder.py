@@ -21,6 +21,7 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, Settings
 from rag.errors import ModelError
+from rag.progress import tracked
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +118,8 @@ class OnnxEmbedder:
         # Longest first and in batches of similar length, as sentence-transformers does: less padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         starts = range(0, len(order), self._batch_size)
-        if progress and len(texts) >= PROGRESS_MIN_TEXTS:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, desc="Batches", unit="batch")
         with self._lock:
-            for start in starts:
+            for start in tracked(starts, len(starts), f"embedding {len(texts)} texts (batches)", progress):
                 rows = order[start:start + self._batch_size]
                 out[rows] = self._run([prefix + texts[i] for i in rows])
         return out

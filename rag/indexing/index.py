@@ -21,6 +21,7 @@ from rag.config import DEFAULT_MODEL, Settings
 from rag.ingest.corpus import Document, Sentence, StructureRules, load_corpus
 from rag.indexing.embedder import Embedder
 from rag.errors import IndexStoreError
+from rag.progress import tracked
 
 FORMAT_VERSION = 1
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
@@ -140,7 +141,8 @@ def build(
     # analysed text exactly as these settings would.
     kept = reuse if reuse is not None and _splits_alike(reuse.manifest, settings) else None
     if docs is None:
-        docs = load_corpus(settings.corpus_dir, structure_rules(settings), known=_split_documents(kept) if kept else None)
+        docs = load_corpus(settings.corpus_dir, structure_rules(settings), known=_split_documents(kept) if kept else None,
+                           progress=progress)
     timings["read_split_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -155,8 +157,8 @@ def build(
     t = time.perf_counter()
     chunk_texts_indexed = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)]
     unchanged = {d.doc_id for d in docs if kept and d.doc_id in kept.documents and kept.documents[d.doc_id].sha256 == d.sha256}
-    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, [c.doc_id for c in chunks], kept, unchanged, "chunks")
-    sentence_bm25 = _bm25_reusing(sentence_texts, [s.doc_id for s in sentences], kept, unchanged, "sentences")
+    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, [c.doc_id for c in chunks], kept, unchanged, "chunks", progress)
+    sentence_bm25 = _bm25_reusing(sentence_texts, [s.doc_id for s in sentences], kept, unchanged, "sentences", progress)
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -199,12 +201,12 @@ def _split_documents(index: Index) -> dict[str, Document]:
 
 
 def _bm25_reusing(texts: list[str], doc_ids: list[str], kept: Index | None, unchanged: set[str],
-                  kind: str) -> lexical.Bm25:
+                  kind: str, progress: bool) -> lexical.Bm25:
     """BM25 over ``texts`` (grouped by document, in order), taking the terms of every unchanged
     document's texts from ``kept`` instead of running jieba over them again."""
     old = None if kept is None else (kept.chunk_bm25 if kind == "chunks" else kept.sentence_bm25)
     if old is None or old.terms is None:
-        return lexical.Bm25.build(texts)
+        return lexical.Bm25.from_terms([lexical.terms_of(t) for t in tracked(texts, len(texts), f"BM25 terms of {kind}", progress)])
     old_rows = _rows_by_document([c.doc_id for c in kept.chunks] if kind == "chunks" else [x.doc_id for x in kept.sentences])
     pieces = []
     for doc_id, (start, stop) in _rows_by_document(doc_ids).items():

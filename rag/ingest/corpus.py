@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.progress import tracked
 from rag.errors import CorpusError
 from rag.ingest.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
 
@@ -124,14 +125,16 @@ def line_role(line: str, section: str, is_caption: bool) -> str:
     return BODY
 
 
-def load_corpus(corpus_dir: Path, rules: StructureRules, known: dict[str, Document] | None = None) -> list[Document]:
+def load_corpus(corpus_dir: Path, rules: StructureRules, known: dict[str, Document] | None = None,
+                progress: bool = False) -> list[Document]:
     """Every document of the corpus folder, in path order.
 
     A document in ``known`` whose text is unchanged is taken from there, already split
     (splitting runs jieba over every line: it is most of what reading a corpus costs).
     """
     docs = []
-    for path in list_corpus_files(corpus_dir):
+    paths = list_corpus_files(corpus_dir)
+    for path in tracked(paths, len(paths), "reading and splitting documents", progress):
         doc_id = path.relative_to(corpus_dir).as_posix()
         text = read_text(path)
         before = (known or {}).get(doc_id)
