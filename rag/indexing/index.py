@@ -157,15 +157,17 @@ def build(
     t = time.perf_counter()
     chunk_texts_indexed = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)]
     unchanged = {d.doc_id for d in docs if kept and d.doc_id in kept.documents and kept.documents[d.doc_id].sha256 == d.sha256}
-    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, [c.doc_id for c in chunks], kept, unchanged, "chunks", progress)
-    sentence_bm25 = _bm25_reusing(sentence_texts, [s.doc_id for s in sentences], kept, unchanged, "sentences", progress)
+    rows = {"chunks": _rows_by_document([c.doc_id for c in chunks]),
+            "sentences": _rows_by_document([s.doc_id for s in sentences])}
+    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, rows["chunks"], kept, unchanged, "chunks", progress)
+    sentence_bm25 = _bm25_reusing(sentence_texts, rows["sentences"], kept, unchanged, "sentences", progress)
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     texts = chunk_texts_indexed + sentence_texts
     reusable = reuse is not None and reuse.manifest.get("model_id") == model_id(settings) and reuse.dim_matches(embedder)
     if reusable and kept is not None:
-        embedded = _embed_by_document(embedder, kept, chunks, sentences, texts, unchanged, progress)
+        embedded = _embed_by_document(embedder, kept, rows, len(chunks), texts, unchanged, progress)
     else:
         embedded = _embed_reusing(embedder, texts, reuse if reusable else None, progress)
     timings["embed_s"] = time.perf_counter() - t
@@ -200,16 +202,16 @@ def _split_documents(index: Index) -> dict[str, Document]:
     return {doc_id: replace(d, sentences=tuple(by_doc.get(doc_id, ()))) for doc_id, d in index.documents.items()}
 
 
-def _bm25_reusing(texts: list[str], doc_ids: list[str], kept: Index | None, unchanged: set[str],
+def _bm25_reusing(texts: list[str], rows: dict[str, tuple[int, int]], kept: Index | None, unchanged: set[str],
                   kind: str, progress: bool) -> lexical.Bm25:
     """BM25 over ``texts`` (grouped by document, in order), taking the terms of every unchanged
     document's texts from ``kept`` instead of running jieba over them again."""
     old = None if kept is None else (kept.chunk_bm25 if kind == "chunks" else kept.sentence_bm25)
     if old is None or old.terms is None:
         return lexical.Bm25.from_terms([lexical.terms_of(t) for t in tracked(texts, len(texts), f"BM25 terms of {kind}", progress)])
-    old_rows = _rows_by_document([c.doc_id for c in kept.chunks] if kind == "chunks" else [x.doc_id for x in kept.sentences])
+    old_rows = _kept_rows(kept, kind)
     pieces = []
-    for doc_id, (start, stop) in _rows_by_document(doc_ids).items():
+    for doc_id, (start, stop) in rows.items():
         was = old_rows.get(doc_id)
         if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
             if pieces and pieces[-1].source is old.terms and pieces[-1].stop == was[0]:
@@ -219,6 +221,14 @@ def _bm25_reusing(texts: list[str], doc_ids: list[str], kept: Index | None, unch
         else:
             pieces.append(lexical.TermRows(new_terms=[lexical.terms_of(x) for x in texts[start:stop]]))
     return lexical.Bm25.from_flat(lexical.FlatCorpus.joined(pieces))
+
+
+def _kept_rows(kept: Index, kind: str) -> dict[str, tuple[int, int]]:
+    """Each document's rows among an earlier build's ``"chunks"`` or ``"sentences"`` (memoised on it)."""
+    key = f"rows_by_document:{kind}"
+    if key not in kept.memo:
+        kept.memo[key] = _rows_by_document([r.doc_id for r in (kept.chunks if kind == "chunks" else kept.sentences)])
+    return kept.memo[key]
 
 
 def _rows_by_document(doc_ids: list[str]) -> dict[str, tuple[int, int]]:
@@ -242,7 +252,7 @@ def embedded_texts(index: Index, only: set[str] | None = None) -> tuple[list[str
     return chunk_texts + sentence_texts, np.vstack([chunk_vectors, sentence_vectors]).reshape(-1, index.sentence_vectors.shape[1])
 
 
-def _embed_by_document(embedder: Embedder, kept: Index, chunks: list[Chunk], sentences: list[Sentence],
+def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, dict[str, tuple[int, int]]], n_chunks: int,
                        texts: list[str], unchanged: set[str], progress: bool) -> np.ndarray:
     """Vectors for ``texts`` (chunks, then sentences): an unchanged document's rows are copied
     from ``kept`` as a block; a changed one's texts reuse the vectors of its old version's
@@ -250,10 +260,10 @@ def _embed_by_document(embedder: Embedder, kept: Index, chunks: list[Chunk], sen
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     done = np.zeros(len(texts), dtype=bool)
     old_chunks = kept.chunk_vectors.reconstruct_n(0, kept.chunk_vectors.ntotal)
-    plans = ((chunks, kept.chunks, old_chunks, 0), (sentences, kept.sentences, kept.sentence_vectors, len(chunks)))
-    for rows, old_rows, old_vectors, offset in plans:
-        before = _rows_by_document([r.doc_id for r in old_rows])
-        for doc_id, (start, stop) in _rows_by_document([r.doc_id for r in rows]).items():
+    plans = (("chunks", old_chunks, 0), ("sentences", kept.sentence_vectors, n_chunks))
+    for kind, old_vectors, offset in plans:
+        before = _kept_rows(kept, kind)
+        for doc_id, (start, stop) in rows[kind].items():
             was = before.get(doc_id)
             if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
                 out[offset + start:offset + stop] = old_vectors[was[0]:was[1]]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+from scipy import sparse
 
 from rag.ingest.segment import search_terms, stopwords
 
@@ -116,10 +117,11 @@ class FlatCorpus:
 
     @classmethod
     def joined(cls, pieces: list["TermRows"]) -> "FlatCorpus":
-        """The documents of ``pieces`` end to end, numbered as ``of`` numbers them (first appearance).
+        """The documents of ``pieces`` end to end, with one numbering of the terms that occur in them.
 
         Rows kept from an earlier corpus are copied as ids, not re-split: this is what lets a
-        change to one document cost about that document.
+        change to one document cost about that document. Term numbers differ from ``of``'s;
+        scores do not depend on them.
         """
         words: dict[str, int] = {}  # every term of every piece, in one id space
         parts, lengths = [], []
@@ -144,8 +146,8 @@ class FlatCorpus:
             parts.append(remap[ids] if len(ids) else ids)
             lengths.append(piece_lengths)
         union = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        used, first = np.unique(union, return_index=True)
-        order = used[np.argsort(first)]  # the terms that occur, in order of first appearance
+        # The terms that still occur (a deleted document's own terms drop out); counted, not sorted.
+        order = np.flatnonzero(np.bincount(union, minlength=len(words)))
         renumber = np.full(len(words), -1, dtype=np.int64)
         renumber[order] = np.arange(len(order))
         names = list(words)
@@ -180,10 +182,14 @@ class VectorisedBM25(bm25s.BM25):
         lengths = corpus_token_ids.lengths
         n_docs, n_vocab = len(lengths), len(unique_token_ids)
         docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        # One key per (term, document), term-major: sorted keys come out in CSC order.
-        keys, tf = np.unique(corpus_token_ids.ids * n_docs + docs, return_counts=True)
-        term, doc = np.divmod(keys, n_docs)
-        df = np.bincount(term, minlength=n_vocab)
+        # Term frequencies as a documents-by-terms matrix in CSC order (scipy's conversion sums
+        # repeated (document, term) pairs and sorts each term's documents, without a full sort).
+        counts = sparse.coo_matrix((np.ones(len(docs), dtype=np.int64), (docs, corpus_token_ids.ids)),
+                                   shape=(n_docs, n_vocab)).tocsc()
+        counts.sum_duplicates()
+        df = np.diff(counts.indptr)
+        term = np.repeat(np.arange(n_vocab, dtype=np.int64), df)
+        doc, tf = counts.indices.astype(np.int64), counts.data
         # The same arithmetic as bm25s (idf stored as float32, the rest in float64).
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(self.dtype)
         tf = tf.astype(self.dtype)
