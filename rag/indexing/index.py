@@ -240,16 +240,12 @@ def _rows_by_document(doc_ids: list[str]) -> dict[str, tuple[int, int]]:
     return rows
 
 
-def embedded_texts(index: Index, only: set[str] | None = None) -> tuple[list[str], np.ndarray]:
-    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences);
-    with ``only``, just those of these documents."""
-    chunk_rows = [i for i, c in enumerate(index.chunks) if only is None or c.doc_id in only]
-    sentence_rows = [i for i, s in enumerate(index.sentences) if only is None or s.doc_id in only]
-    chunk_texts = [_with_section(index.chunks[i].section, index.chunk_text(i)) for i in chunk_rows]
-    sentence_texts = [index.sentence_text(i) for i in sentence_rows]
-    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)[chunk_rows]
-    sentence_vectors = index.sentence_vectors[sentence_rows]
-    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, sentence_vectors]).reshape(-1, index.sentence_vectors.shape[1])
+def embedded_texts(index: Index) -> tuple[list[str], np.ndarray]:
+    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences)."""
+    chunk_texts = [_with_section(c.section, index.chunk_text(i)) for i, c in enumerate(index.chunks)]
+    sentence_texts = [index.sentence_text(i) for i in range(len(index.sentences))]
+    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)
+    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, index.sentence_vectors])
 
 
 def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, dict[str, tuple[int, int]]], n_chunks: int,
@@ -259,6 +255,7 @@ def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, dict[str
     texts where they are equal, and only the rest are embedded."""
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     done = np.zeros(len(texts), dtype=bool)
+    known: dict[str, np.ndarray] = {}
     old_chunks = kept.chunk_vectors.reconstruct_n(0, kept.chunk_vectors.ntotal)
     plans = (("chunks", old_chunks, 0), ("sentences", kept.sentence_vectors, n_chunks))
     for kind, old_vectors, offset in plans:
@@ -268,24 +265,26 @@ def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, dict[str
             if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
                 out[offset + start:offset + stop] = old_vectors[was[0]:was[1]]
                 done[offset + start:offset + stop] = True
-    changed = {doc_id for doc_id in kept.documents if doc_id not in unchanged}
-    old_texts, old_vectors = embedded_texts(kept, only=changed)
-    known = dict(zip(old_texts, old_vectors))
-    todo = [i for i in np.flatnonzero(~done) if texts[i] not in known]
-    missing = sorted({texts[i] for i in todo})
-    if missing:
-        known.update(zip(missing, embedder.encode(missing, is_query=False, progress=progress)))
-    for i in np.flatnonzero(~done):
-        out[i] = known[texts[i]]
+        # A changed document's old texts, with their vectors: an edit keeps most of its sentences.
+        for doc_id, (start, stop) in before.items():
+            if doc_id not in unchanged:
+                old_rows = range(start, stop)
+                old_texts = ([_with_section(kept.chunks[i].section, kept.chunk_text(i)) for i in old_rows]
+                             if kind == "chunks" else [kept.sentence_text(i) for i in old_rows])
+                known.update(zip(old_texts, old_vectors[start:stop]))
+    left = np.flatnonzero(~done)
+    out[left] = _vectors_of(embedder, [texts[i] for i in left], known, progress)
     return out
 
 
 def _embed_reusing(embedder: Embedder, texts: list[str], reuse: Index | None, progress: bool) -> np.ndarray:
     """Vectors for ``texts``, taking those of unchanged texts from the previous build."""
-    known: dict[str, np.ndarray] = {}
-    if reuse is not None:
-        old_texts, old_vectors = embedded_texts(reuse)
-        known = dict(zip(old_texts, old_vectors))
+    known = dict(zip(*embedded_texts(reuse))) if reuse is not None else {}
+    return _vectors_of(embedder, texts, known, progress)
+
+
+def _vectors_of(embedder: Embedder, texts: list[str], known: dict[str, np.ndarray], progress: bool) -> np.ndarray:
+    """Vectors for ``texts``: those in ``known`` as they are, the rest embedded (each distinct text once)."""
     missing = sorted({t for t in texts if t not in known})
     if missing:
         known.update(zip(missing, embedder.encode(missing, is_query=False, progress=progress)))
