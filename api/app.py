@@ -1,4 +1,4 @@
-"""The FastAPI application: model and index loaded once in the lifespan, routers per noun."""
+"""The FastAPI application: model and index opened once, in the background as the server starts; routers per noun."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from api import routes_ask, routes_documents, routes_openai
 from api.guard import RequestGuard
+from api.readiness import Opener, Readiness
 from rag.config import Settings, get_settings
 from rag.errors import (BadName, CorpusError, DocumentNotFound, GenerationError, IndexStoreError,
                         LastDocument, ModelError, QuestionError, RagError, UnsupportedType)
@@ -42,18 +43,24 @@ STATUS = [
 ]
 
 
-def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
-    """The app; the assistant is opened in the lifespan unless one is given (tests)."""
+def create_app(settings: Settings | None = None, assistant: Assistant | None = None,
+               opener: Opener = Assistant.open) -> FastAPI:
+    """The app; unless an open assistant is given (tests), ``opener`` opens one in the background
+    once the server starts, and the routes that need it answer 503 until it is ready."""
+    readiness = Readiness(assistant.settings if assistant is not None else settings or get_settings(), assistant, opener)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.assistant = assistant or Assistant.open(settings or get_settings())
-        log.info(json.dumps({"event": "ready", "documents": len(app.state.assistant.pipeline.index.documents)}))
+        if readiness.state.assistant is None:
+            readiness.open_in_background()  # listen now: /health reports the load and the build
+        else:
+            log.info(json.dumps({"event": "ready", "documents": len(readiness.state.assistant.pipeline.index.documents)}))
         yield
 
     app = FastAPI(title="zh-cited-rag", version="0.1.0", lifespan=lifespan,
                   description="Cited answers over Chinese documents: every sentence cites an exact span.")
-    cors = (settings or get_settings()).cors_origins if assistant is None else assistant.settings.cors_origins
+    app.state.readiness = readiness  # set here, not in the lifespan: a given assistant serves without one
+    cors = readiness.settings.cors_origins
     if cors:
         app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
@@ -79,11 +86,11 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     def body_limit(path: str) -> int:
         if path == "/documents":
-            return app.state.assistant.settings.max_upload_bytes + MULTIPART_OVERHEAD
+            return readiness.settings.max_upload_bytes + MULTIPART_OVERHEAD
         return MAX_JSON_BODY
 
     # Added first, so it runs inside the logging middleware below: refusals are logged too.
-    app.add_middleware(RequestGuard, api_key=lambda: app.state.assistant.settings.api_key, body_limit=body_limit)
+    app.add_middleware(RequestGuard, api_key=lambda: readiness.settings.api_key, body_limit=body_limit)
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next):

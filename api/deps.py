@@ -7,12 +7,26 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from api.guard import key_matches
+from api.readiness import Readiness
 from rag.service import Assistant
 
 
+def get_readiness(request: Request) -> Readiness:
+    """The server's assistant, or how far opening it is."""
+    return request.app.state.readiness
+
+
 def get_assistant(request: Request) -> Assistant:
-    """The assistant loaded in the lifespan."""
-    return request.app.state.assistant
+    """The open assistant; while the model and index load (or after they failed to), a 503 saying so.
+
+    Every route that needs the index takes the assistant through here, so none can reach a
+    half-open one.
+    """
+    readiness = get_readiness(request)
+    assistant = readiness.state.assistant
+    if assistant is None:
+        raise readiness.unavailable()
+    return assistant
 
 
 def require_key(request: Request) -> None:
@@ -22,10 +36,11 @@ def require_key(request: Request) -> None:
     dependency states the requirement on each route as well, so a route mounted outside the
     guard (or the OpenAPI schema) cannot silently lose it.
     """
-    expected = request.app.state.assistant.settings.api_key
+    expected = get_readiness(request).settings.api_key
     if expected and not key_matches(request.headers.get("authorization", ""), expected):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 Auth = Depends(require_key)

@@ -5,18 +5,34 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AssistantDep, Auth
-from api.schemas import DocumentInfo, Health
+from api.deps import AssistantDep, Auth, ReadinessDep
+from api.schemas import DocumentInfo, Health, Progress
+from rag import progress
 
 router = APIRouter(tags=["documents"])
 
 
 @router.get("/health", response_model=Health)
-async def health(assistant: AssistantDep) -> Health:
-    """Readiness, document and chunk counts, and the model id (never needs the API key)."""
-    index = assistant.pipeline.index
+async def health(readiness: ReadinessDep) -> Health:
+    """Readiness (with progress while loading or building), counts and the model id (never needs the API key)."""
+    state = readiness.state
+    auth_required = bool(readiness.settings.api_key)
+    now = progress_of(progress.current())
+    if state.assistant is None:
+        return Health(status=state.status, documents=None, chunks=None, model_id=None, auth_required=auth_required,
+                      progress=now, error=state.error)
+    index = state.assistant.pipeline.index  # once: a rebuild meanwhile cannot mix two indexes' counts
     return Health(status="ok", documents=len(index.documents), chunks=len(index.chunks),
-                  model_id=index.manifest.get("model_id", ""), auth_required=bool(assistant.settings.api_key))
+                  model_id=index.manifest.get("model_id", ""), auth_required=auth_required, progress=now)
+
+
+def progress_of(snapshot: progress.Snapshot | None) -> Progress | None:
+    """The API's form of the work running now (rates and times to a tenth)."""
+    if snapshot is None:
+        return None
+    rate = round(snapshot.rate_per_s, 1) if snapshot.rate_per_s is not None else None
+    eta = round(snapshot.eta_s, 1) if snapshot.eta_s is not None else None
+    return Progress(stage=snapshot.stage, done=snapshot.done, total=snapshot.total, rate_per_s=rate, eta_s=eta)
 
 
 @router.get("/documents", response_model=list[DocumentInfo], dependencies=[Auth])

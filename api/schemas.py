@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from rag.schema import Answer, Citation, Passage
 
 __all__ = ["Answer", "Citation", "Passage", "AskRequest", "SearchRequest", "SearchResponse", "Message",
-           "ChatRequest", "DocumentInfo", "Health", "Quote"]
+           "ChatRequest", "DocumentInfo", "Health", "Progress", "Quote"]
 
 MAX_HISTORY = 50
 
@@ -64,9 +64,27 @@ class DocumentInfo(BaseModel):
     chunks: int
 
 
+class Progress(BaseModel):
+    """How far the current step of loading or building the index is (null: not known)."""
+
+    stage: str = Field(examples=["embedding 1204 texts (batches)"])
+    done: int
+    total: int | None
+    rate_per_s: float | None
+    eta_s: float | None
+
+
 class Health(BaseModel):
-    status: Literal["ok"]
-    documents: int
-    chunks: int
-    model_id: str
+    """``ok`` once the index serves; ``loading`` or ``building`` before (with ``progress``); ``error`` if opening failed.
+
+    Counts and the model id are null until the index is open; ``progress`` also shows a rebuild
+    after an upload or delete while the old index keeps serving.
+    """
+
+    status: Literal["loading", "building", "ok", "error"]
+    documents: int | None
+    chunks: int | None
+    model_id: str | None
     auth_required: bool
+    progress: Progress | None = None
+    error: str | None = None

@@ -130,14 +130,14 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
 ) -> None:
-    """Start the HTTP API and chat page (loads the model and index once)."""
+    """Start the HTTP API and chat page; it listens at once while the model and index load."""
     import uvicorn
 
     from api.app import create_app
-    from rag.service import Assistant
+    from rag.ingest.corpus import corpus_hashes
 
     settings = _settings(host=host, port=port)
-    assistant = Assistant.open(settings)  # load before listening: the first request is fast
+    corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails here; the slow part runs once listening
     logging.getLogger("api").setLevel(logging.INFO)
     if not logging.getLogger("api").handlers:
         handler = logging.StreamHandler()
@@ -145,8 +145,9 @@ def serve(
         logging.getLogger("api").addHandler(handler)
         logging.getLogger("api").propagate = False
     url = f"http://{settings.host}:{settings.port}/"
-    typer.echo(f"ready: open {url} in a browser; API docs at {url}docs", err=True)
-    uvicorn.run(create_app(settings, assistant), host=settings.host, port=settings.port, log_level="warning")
+    typer.echo(f"listening: open {url} in a browser; API docs at {url}docs "
+               f"(loading the model and index first: {url}health shows how far)", err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
 SUITES = ("review", "cmrc")

@@ -18,6 +18,7 @@ from rag.indexing.index import Index
 from rag.indexing.lifecycle import ensure_index
 from rag.answer.retriever import Retrieval, retrieve
 from rag.answer.rewrite import follow_up_context
+from rag.progress import stage
 from rag.schema import Answer, Passage
 from rag.answer.validation import check_history, check_question
 
@@ -57,9 +58,10 @@ class Pipeline:
     def open(cls, settings: Settings, progress: bool = True) -> "Pipeline":
         """Load the model and the index (building or rebuilding it when needed)."""
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
-        embedder = load_embedder(settings)
-        embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
-        segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
+        with stage("loading the embedding model"):
+            embedder = load_embedder(settings)
+            embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
+            segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         index = ensure_index(settings, embedder, progress)
         return cls(settings, index, embedder, load_answer_models(), answerer_for(settings))
 

@@ -1,11 +1,14 @@
-"""Run an ASGI app with uvicorn in a thread on 127.0.0.1 and a free port (loopback only)."""
+"""Run an ASGI app with uvicorn in a thread on 127.0.0.1 and a free port (loopback only); wait for a
+`rag serve` process to finish opening its index."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 
+import httpx
 import uvicorn
 
 
@@ -40,3 +43,23 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+
+def wait_until_ready(base_url: str, proc: subprocess.Popen, timeout_s: float = 180) -> list[dict]:
+    """Poll ``/health`` until it says ``ok``; returns every answer seen. The server listens while
+    it loads and builds, so an answer alone (even a 200) does not mean it is ready."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            health = httpx.get(base_url + "/health", timeout=2).json()
+        except httpx.HTTPError:
+            time.sleep(0.2)
+            continue
+        seen.append(health)
+        if health["status"] in ("ok", "error"):
+            if health["status"] == "error":
+                raise RuntimeError(f"the server could not start: {health['error']}")
+            return seen
+        time.sleep(0.2)
+    raise RuntimeError(f"the server was not ready in {timeout_s} s (exit code {proc.poll()})")

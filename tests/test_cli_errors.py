@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = ROOT / "corpus" / "msc-neuro-review.zh.txt"
 SCRIPT = Path(sys.executable).parent / "rag"
@@ -46,6 +48,8 @@ CASES = {
     "long_question": ("good", ["ask", "问" * 501]),
     "empty_claim": ("good", ["search", ""]),
     "missing_corpus": ("missing", ["ask", "间充质干细胞是什么?"]),
+    # serve listens before the model loads, but a corpus it cannot read still fails before that
+    "serve_missing_corpus": ("missing", ["serve", "--port", str(free_port())]),
     "unsupported_file": ("pdf", ["ask", "间充质干细胞是什么?"]),
     "non_utf8": ("gbk", ["ask", "间充质干细胞是什么?"]),
     "missing_argument": ("good", ["ask"]),
@@ -130,6 +134,10 @@ def test_cli_empty_claim_exits_with_error(results):
 
 def test_cli_missing_corpus_exits_with_error(results):
     assert_one_error_line(results["missing_corpus"], "corpus folder not found", "corpus-missing")
+
+
+def test_cli_serve_with_a_missing_corpus_exits_before_listening(results):
+    assert_one_error_line(results["serve_missing_corpus"], "corpus folder not found", "corpus-missing")
 
 
 def test_cli_unsupported_file_exits_with_error_naming_it(results):

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import private_corpus
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-123"
@@ -46,16 +46,11 @@ def served(real_pipeline, tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "w"))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
+    try:
+        wait_until_ready(base, proc)
+    except RuntimeError:
         proc.kill()
-        raise RuntimeError((root / "server.log").read_text())
+        raise RuntimeError((root / "server.log").read_text()) from None
     yield proc, base, port, spool
     proc.terminate()
     proc.wait(timeout=30)

@@ -39,8 +39,8 @@ ALS = "MSC治疗肌萎缩侧索硬化的临床效果如何？"
 
 
 @contextmanager
-def serve(assistant):
-    """The real app for ``assistant`` on 127.0.0.1 and a free port; stopped on exit in all cases."""
+def serve(assistant=None, app=None):
+    """The real app for ``assistant`` (or ``app`` itself) on 127.0.0.1 and a free port; stopped on exit in all cases."""
     import uvicorn
 
     from api.app import create_app
@@ -48,7 +48,7 @@ def serve(assistant):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(assistant=assistant), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app or create_app(assistant=assistant), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -381,3 +381,30 @@ def test_short_answer_leads_and_is_marked_in_its_quote(base_url, open_page):
     quote = detail.locator(".quote").inner_text()
     assert quote in REVIEW_TEXT and "研究共纳入9例患者" in quote
     assert chat.errors == []
+
+
+def test_footer_shows_the_index_build_then_the_counts(open_page, tmp_path):
+    """A server still building its index: the footer says how far, a question gets the 503's reason, then it serves."""
+    from api.app import create_app
+    from rag.answer.answer_models import load_answer_models
+    from rag.config import Settings
+    from tests.test_health_progress import DOC, Gate, gated_opener
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "review.txt").write_text(DOC, encoding="utf-8")
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                        embedding_model="hash-test")
+    gate = Gate()
+    with serve(app=create_app(settings, opener=gated_opener(gate, load_answer_models()))) as url:
+        try:
+            assert gate.halfway.wait(30)
+            chat = open_page(url)
+            page = chat.page
+            page.wait_for_function("() => document.getElementById('footer').textContent.includes('40%')")
+            assert "building index" in chat.text("#footer") and "embedding 10 texts" in chat.text("#footer")
+            error = chat.ask("Levy等人的试验纳入了多少例患者？", expect="error")
+            assert "the index is still being built: 40%" in error.inner_text()
+        finally:
+            gate.go.set()
+        page.wait_for_function("() => document.getElementById('footer').textContent.includes('1 篇文档')")
+        assert chat.errors == [] or all("503" in e for e in chat.errors)

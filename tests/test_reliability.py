@@ -20,6 +20,7 @@ from rag.errors import IndexStoreError
 from rag.pipeline import Pipeline
 from rag.service import Assistant
 from tests.conftest import ROOT, private_corpus
+from tests.servers import wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -80,13 +81,7 @@ def test_kill_9_during_upload_then_restart_is_consistent(private):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_ready(base, server)
         before = store.current_build(private.index_dir)
         # ~300 distinct sentences: a few seconds of embedding, long enough to be killed in
         # the middle, short enough that the restart re-indexes it quickly.

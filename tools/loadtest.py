@@ -66,7 +66,8 @@ async def wait_ready(client: httpx.AsyncClient, deadline_s: float) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:
-            if (await client.get("/health")).status_code == 200:
+            # The server answers /health while it loads and builds: ready means "ok".
+            if (await client.get("/health")).json().get("status") == "ok":
                 return
         except httpx.TransportError:
             pass

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rag.indexing import store
 from rag.config import Settings
+from rag.progress import stage
 from rag.ingest.corpus import corpus_hashes
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.errors import IndexStoreError, RagError
@@ -36,8 +37,9 @@ def rebuild_reasons(settings: Settings) -> list[str]:
 def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None) -> Index:
     """Build and publish the index; passages unchanged since ``reuse`` (by default the live
     build on disk) keep their vectors, so only new text is embedded."""
-    built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
-    publish(built, settings.index_dir)
+    with stage("building the index"):
+        built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
+        publish(built, settings.index_dir)
     return built
 
 
@@ -47,7 +49,8 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
     reasons = rebuild_reasons(settings)
     if not reasons:
         try:
-            return load(settings.index_dir)
+            with stage("loading the index"):
+                return load(settings.index_dir)
         except RagError as exc:  # a damaged build is rebuilt, never served
             reasons = [str(exc)]
     log.warning("building the index: %s", "; ".join(reasons))
