@@ -164,3 +164,16 @@ def test_a_model_without_a_batch_call_is_batched_through_its_encode():
         assert np.array_equal(vectors, HashEmbedder().encode([f"问题{i}"], is_query=True))
     assert (batcher.model_id, batcher.dim) == (HashEmbedder().model_id, HashEmbedder().dim)
 
+
+def test_the_opened_pipeline_batches_questions(tmp_path, monkeypatch):
+    from rag import pipeline as pipeline_mod
+    from rag.config import Settings
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "review.txt").write_text("间充质干细胞治疗中风。\n随访了两年。\n", encoding="utf-8")
+    monkeypatch.setattr(pipeline_mod, "load_embedder", lambda settings: HashEmbedder())
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                        embedding_model="hash-test")
+    opened = pipeline_mod.Pipeline.open(settings, progress=False)
+    assert isinstance(opened.embedder, QueryBatcher)
+    assert opened.search("随访了多久？")
