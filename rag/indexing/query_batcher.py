@@ -55,7 +55,7 @@ class _Request:
     def wait(self) -> bool:
         """Block until woken; True when woken to lead rather than with an outcome."""
         self._woken.wait()
-        return self.vectors is None and self.error is None
+        return self.leads
 
     def outcome(self) -> np.ndarray:
         """The vectors, or the batch's error raised in this caller's thread."""
