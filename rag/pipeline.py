@@ -16,6 +16,7 @@ from rag.answer.extractive import Selection, select
 from rag.answer.extractive_answer import ExtractiveAnswerer
 from rag.indexing.index import Index
 from rag.indexing.lifecycle import ensure_index
+from rag.indexing.query_batcher import QueryBatcher
 from rag.answer.retriever import Retrieval, retrieve
 from rag.answer.rewrite import follow_up_context
 from rag.progress import stage
@@ -59,7 +60,8 @@ class Pipeline:
         """Load the model and the index (building or rebuilding it when needed)."""
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
         with stage("loading the embedding model"):
-            embedder = load_embedder(settings)
+            # Concurrent questions share model runs; indexing passes straight through to the model.
+            embedder = QueryBatcher(load_embedder(settings))
             embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
             segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         index = ensure_index(settings, embedder, progress)

@@ -124,6 +124,12 @@ class OnnxEmbedder:
                 out[rows] = self._run([prefix + texts[i] for i in rows])
         return out
 
+    def encode_batch(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """Unit vectors for ``texts`` from one model run, however many (``QueryBatcher``'s call)."""
+        prefix = self._prefixes[is_query]
+        with self._lock:
+            return self._run([prefix + t for t in texts])
+
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
