@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -81,6 +82,33 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class ModelTurns:
+    """One model run at a time, and questions first: a run for a question goes before the next
+    batch of passages waiting with it, so indexing a document does not hold up the answers."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._running = False
+        self._first_waiting = 0
+
+    @contextmanager
+    def turn(self, first: bool):
+        """Hold the model for one run; ``first`` (a question) goes before waiting passage batches."""
+        with self._changed:
+            self._first_waiting += first
+            try:
+                self._changed.wait_for(lambda: not self._running and (first or not self._first_waiting))
+            finally:
+                self._first_waiting -= first
+            self._running = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running = False
+                self._changed.notify_all()
+
+
 class OnnxEmbedder:
     """The same model exported to ONNX (``rag.indexing.onnx_export``) and run by onnxruntime.
 
@@ -109,7 +137,7 @@ class OnnxEmbedder:
         self.dim = int(record["dim"])
         self._prefixes = {True: query_prefix, False: passage_prefix}
         self._batch_size = batch_size
-        self._lock = threading.Lock()  # one run at a time, as for torch: see SentenceTransformerEmbedder
+        self._turns = ModelTurns()  # one run at a time, as for torch: see SentenceTransformerEmbedder
 
     def encode(self, texts: list[str], is_query: bool, progress: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; a progress bar shows for long lists when ``progress``."""
@@ -118,16 +146,18 @@ class OnnxEmbedder:
         # Longest first and in batches of similar length, as sentence-transformers does: less padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         starts = range(0, len(order), self._batch_size)
-        with self._lock:
-            for start in tracked(starts, len(starts), f"embedding {len(texts)} texts (batches)", progress):
-                rows = order[start:start + self._batch_size]
+        # The model is taken batch by batch, not for the whole list: a question that arrives while
+        # a document is being embedded runs between two of its batches instead of after all of them.
+        for start in tracked(starts, len(starts), f"embedding {len(texts)} texts (batches)", progress):
+            rows = order[start:start + self._batch_size]
+            with self._turns.turn(first=is_query):
                 out[rows] = self._run([prefix + texts[i] for i in rows])
         return out
 
     def encode_batch(self, texts: list[str], is_query: bool) -> np.ndarray:
         """Unit vectors for ``texts`` from one model run, however many (``QueryBatcher``'s call)."""
         prefix = self._prefixes[is_query]
-        with self._lock:
+        with self._turns.turn(first=is_query):
             return self._run([prefix + t for t in texts])
 
     def _run(self, texts: list[str]) -> np.ndarray:
