@@ -115,6 +115,22 @@ def search_terms(text: str) -> list[str]:
     Search mode adds the shorter words inside long ones, so "干细胞" also matches
     "间充质干细胞": ``"间充质干细胞"`` -> ``["充质", "干细胞", "间充质干细胞"]`` (order may vary).
     """
+    if len(text) <= CACHED_CHARS:
+        return list(_question_terms(text))
+    return _search_terms(text)
+
+
+# A question is cut several times per answer (BM25 over chunks and over sentences, topic words,
+# coverage); texts up to this length are cut once and remembered.
+CACHED_CHARS = 500
+
+
+@lru_cache(maxsize=2048)
+def _question_terms(text: str) -> tuple[str, ...]:
+    return tuple(_search_terms(text))
+
+
+def _search_terms(text: str) -> list[str]:
     tok = _tokenizer()
     with _lock:
         words = list(tok.cut_for_search(text))
