@@ -61,7 +61,7 @@ class Pipeline:
         corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
         with stage("loading the embedding model"):
             # Concurrent questions share model runs; indexing passes straight through to the model.
-            embedder = QueryBatcher(load_embedder(settings))
+            embedder = QueryBatcher(load_embedder(settings, serving=True))
             embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
             segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         index = ensure_index(settings, embedder, progress)

@@ -171,7 +171,7 @@ def test_the_opened_pipeline_batches_questions(tmp_path, monkeypatch):
 
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "review.txt").write_text("间充质干细胞治疗中风。\n随访了两年。\n", encoding="utf-8")
-    monkeypatch.setattr(pipeline_mod, "load_embedder", lambda settings: HashEmbedder())
+    monkeypatch.setattr(pipeline_mod, "load_embedder", lambda settings, serving=False: HashEmbedder())
     settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
                         embedding_model="hash-test")
     opened = pipeline_mod.Pipeline.open(settings, progress=False)
