@@ -80,6 +80,23 @@ def wait_for_queue(batcher: QueryBatcher, size: int) -> None:
         time.sleep(0.005)
 
 
+def queued_behind_a_running_question(batcher: QueryBatcher, model, questions: list[list[str]]) -> list:
+    """Hold the model on a first question, queue ``questions`` from their own threads meanwhile,
+    then let it go: each caller's vectors or error, in order."""
+    first = threading.Thread(target=batcher.encode, args=(["先到的问题"], True), daemon=True)
+    first.start()
+    assert model.running.wait(WAIT_S)
+    results: list = []
+    callers = threading.Thread(target=lambda: results.extend(concurrently(batcher, questions)), daemon=True)
+    callers.start()
+    wait_for_queue(batcher, len(questions))
+    model.gate.set()
+    callers.join(WAIT_S)
+    first.join(WAIT_S)
+    assert len(results) == len(questions), "a caller is still waiting"
+    return results
+
+
 def test_concurrent_questions_get_their_own_vectors_from_fewer_runs():
     model = SlowModel()
     batcher = QueryBatcher(model, max_batch=16)
@@ -105,18 +122,8 @@ def test_questions_queued_during_a_run_share_the_next_one_up_to_the_cap():
     model = SlowModel(delay_s=0)
     model.gate.clear()
     batcher = QueryBatcher(model, max_batch=4)
-    first = threading.Thread(target=batcher.encode, args=(["先到的问题"], True), daemon=True)
-    first.start()
-    assert model.running.wait(WAIT_S)
     questions = [[f"问题{i}", f"追问{i}"] if i % 3 == 0 else [f"问题{i}"] for i in range(7)]  # 10 texts
-    results: list = []
-    callers = threading.Thread(target=lambda: results.extend(concurrently(batcher, questions)), daemon=True)
-    callers.start()
-    wait_for_queue(batcher, len(questions))
-    model.gate.set()
-    callers.join(WAIT_S)
-    first.join(WAIT_S)
-    assert len(results) == len(questions), "a caller is still waiting"
+    results = queued_behind_a_running_question(batcher, model, questions)
     assert model.runs[0] == ["先到的问题"]
     assert all(len(run) <= 4 for run in model.runs) and len(model.runs) <= 1 + 4
     for texts, vectors in zip(questions, results):  # a caller's rows come back in its order
@@ -127,18 +134,8 @@ def test_an_error_reaches_every_caller_of_the_failed_run_and_the_batcher_recover
     model = SlowModel(delay_s=0, fail_on="坏问题")
     model.gate.clear()
     batcher = QueryBatcher(model)
-    first = threading.Thread(target=batcher.encode, args=(["先到的问题"], True), daemon=True)
-    first.start()
-    assert model.running.wait(WAIT_S)
     questions = [["坏问题"]] + [[f"问题{i}"] for i in range(5)]
-    results: list = []
-    callers = threading.Thread(target=lambda: results.extend(concurrently(batcher, questions)), daemon=True)
-    callers.start()
-    wait_for_queue(batcher, len(questions))
-    model.gate.set()
-    callers.join(WAIT_S)
-    first.join(WAIT_S)
-    assert len(results) == len(questions), "a caller is still waiting"
+    results = queued_behind_a_running_question(batcher, model, questions)
     assert len(model.runs) == 2  # the first question alone, then every queued one together
     assert all(isinstance(r, RuntimeError) and str(r) == "model failed" for r in results)
     assert np.array_equal(batcher.encode(["问题0"], is_query=True), HashEmbedder().encode(["问题0"], True))
