@@ -22,12 +22,10 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, Settings
 from rag.errors import ModelError
-from rag.progress import tracked
+from rag.progress import MIN_ITEMS, tracked
 
 log = logging.getLogger(__name__)
 
-# Below this many texts a progress bar is noise.
-PROGRESS_MIN_TEXTS = 64
 # Texts per model call when indexing, measured on 2 cores (``RAG_EMBED_BATCH_SIZE`` overrides).
 DEFAULT_BATCH_SIZE = {"onnx": 4, "sentence-transformers": 32}
 
@@ -77,7 +75,7 @@ class SentenceTransformerEmbedder:
                 batch_size=self._batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
-                show_progress_bar=progress and len(texts) >= PROGRESS_MIN_TEXTS,
+                show_progress_bar=progress and len(texts) >= MIN_ITEMS,  # the same bar threshold as tracked()
             )
         return np.asarray(vectors, dtype=np.float32)
 
