@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api import routes_ask, routes_documents, routes_openai
 from api.guard import RequestGuard
@@ -23,6 +24,7 @@ from rag.service import Assistant
 
 log = logging.getLogger("api")
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
 # Bodies other than uploads are small JSON; anything far larger is refused while it streams.
 MAX_JSON_BODY = 256_000
 # Room for the multipart framing around an upload of the largest allowed document.
@@ -57,8 +59,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             log.info(json.dumps({"event": "ready", "documents": len(readiness.state.assistant.pipeline.index.documents)}))
         yield
 
-    app = FastAPI(title="zh-cited-rag", version="0.1.0", lifespan=lifespan,
-                  description="Cited answers over Chinese documents: every sentence cites an exact span.")
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files in the wheel, not a CDN,
+    # so they render on a machine with no internet.
+    app = FastAPIOffline(title="zh-cited-rag", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         description="Cited answers over Chinese documents: every sentence cites an exact span.")
     app.state.readiness = readiness  # set here, not in the lifespan: a given assistant serves without one
     cors = readiness.settings.cors_origins
     if cors:

@@ -19,14 +19,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Paths open without the key: readiness, and the chat page (static; it asks for the key itself).
-PUBLIC_PATHS = frozenset({"/health", "/"})
+# Paths open without the key: readiness, the chat page (static; it asks for the key itself) and the
+# API's own description (/docs, /redoc and their assets hold no data, and a browser cannot send the key).
+PUBLIC_PATHS = frozenset({"/health", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PREFIXES = ("/docs-assets/",)
 
 
 def key_matches(authorization: str, expected: str) -> bool:
     """Whether an ``Authorization`` header carries the expected Bearer token (constant-time compare)."""
     scheme, _, token = authorization.partition(" ")
     return scheme.lower() == "bearer" and secrets.compare_digest(token.strip().encode(), expected.encode())
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without the API key."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 class RequestGuard:
@@ -43,7 +50,7 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         expected = self.api_key()
-        if expected and scope["path"] not in PUBLIC_PATHS and not key_matches(headers.get("authorization", ""), expected):
+        if expected and not is_public(scope["path"]) and not key_matches(headers.get("authorization", ""), expected):
             await _reply(send, 401, "missing or wrong API key", {"www-authenticate": "Bearer"})
             return
         limit = self.body_limit(scope["path"])
