@@ -17,7 +17,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.deps import AssistantDep, Auth
 from api.routes_ask import answer_pieces
-from api.schemas import Answer, ChatRequest
+from api.schemas import MAX_HISTORY, Answer, ChatRequest
 
 MODEL_ID = "zh-cited-rag"
 router = APIRouter(prefix="/v1", dependencies=[Auth], tags=["openai-compatible"])
@@ -35,7 +35,7 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
     if body.messages[-1].role != "user":
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the last message must come from the user")
     question = body.messages[-1].content
-    history = [m.model_dump() for m in body.messages[:-1] if m.role != "system"]
+    history = [m.model_dump() for m in body.messages[:-1] if m.role != "system"][-MAX_HISTORY:]
     pipeline = assistant.pipeline
     answer = await run_in_threadpool(pipeline.ask, question, history, body.top_k)
     content = message_content(answer)
@@ -45,7 +45,7 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
         return {
             "id": ident, "object": "chat.completion", "created": created, "model": MODEL_ID,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": usage(pipeline.embedder, [m.content for m in body.messages], content),
             "citations": citations, "answerable": answer.answerable,
             "short_answer": answer.short_answer.model_dump() if answer.short_answer else None,
         }
@@ -60,9 +60,24 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
             if piece:
                 yield {"data": chunk({"content": piece})}
         yield {"data": chunk({}, "stop", citations=citations, answerable=answer.answerable)}
+        if (body.stream_options or {}).get("include_usage"):  # OpenAI's own way to ask for usage when streaming
+            yield {"data": json.dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+                                       "choices": [], "usage": usage(pipeline.embedder, [m.content for m in body.messages],
+                                                                     content)}, ensure_ascii=False)}
         yield {"data": "[DONE]"}
 
     return EventSourceResponse(events())
+
+
+def usage(embedder, prompt: list[str], completion: str) -> dict:
+    """Token counts in the embedding model's tokenizer: the messages read, and the reply written.
+
+    No language model runs, so these are not billing units; they say how much text went each way.
+    """
+    count = getattr(embedder, "count_tokens", len)
+    prompt_tokens, completion_tokens = sum(count(text) for text in prompt), count(completion)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def sources_text(answer: Answer) -> str:

@@ -2,38 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from rag.config import MAX_TOP_K
 from rag.schema import Answer, Citation, Passage
 
 __all__ = ["Answer", "Citation", "Passage", "AskRequest", "SearchRequest", "SearchResponse", "Message",
            "ChatRequest", "DocumentInfo", "Health", "Progress", "Quote"]
 
+# Turns of history a question is answered with: follow-ups lean on the recent ones. Longer
+# conversations are accepted and their oldest turns dropped (a chat page sends them all).
 MAX_HISTORY = 50
+# A bound on what is accepted at all (the body limit bounds it too).
+MAX_HISTORY_ACCEPTED = 1_000
 
 
 class Message(BaseModel):
-    """One turn of a conversation."""
+    """One turn of a conversation; ``content`` is text, or OpenAI-style parts of which only text ones are read."""
 
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=20_000)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_of_parts(cls, value):
+        """``[{"type": "text", "text": "…"}, …]`` (what many OpenAI clients send) -> the texts joined."""
+        if not isinstance(value, list):
+            return value
+        texts = []
+        for part in value:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ValueError(f"only text content parts are supported (got {kind!r})")
+            texts.append(part["text"])
+        return "\n".join(texts)
+
+
+def _recent(turns: list) -> list:
+    """The last ``MAX_HISTORY`` turns."""
+    return turns[-MAX_HISTORY:]
 
 
 class AskRequest(BaseModel):
     """A question, with the earlier turns of the conversation when it is a follow-up."""
 
     question: str = Field(description="The question, in Chinese or English.", examples=["为什么Bang和Chung的研究结论不一致？"])
-    history: list[Message] = Field(default_factory=list, max_length=MAX_HISTORY)
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    history: Annotated[list[Message], AfterValidator(_recent)] = Field(
+        default_factory=list, max_length=MAX_HISTORY_ACCEPTED,
+        description=f"Earlier turns, oldest first; only the last {MAX_HISTORY} are used.")
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
 
 
 class SearchRequest(BaseModel):
     """A claim or phrase whose source passages a writer needs."""
 
     claim: str = Field(examples=["外泌体中等剂量组认知改善最明显"])
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
 
 
 class Quote(Passage):
@@ -51,9 +77,10 @@ class ChatRequest(BaseModel):
     """The OpenAI chat-completions request (fields the assistant does not use are accepted and ignored)."""
 
     model: str | None = None
-    messages: list[Message] = Field(min_length=1, max_length=MAX_HISTORY + 1)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_HISTORY_ACCEPTED)
     stream: bool = False
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    stream_options: dict | None = None
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
 
 
 class DocumentInfo(BaseModel):

@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answer
 EXIT_ERROR = 1
 EXIT_CHECK_FAILED = 3
 
-TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="How many passages to retrieve.")]
+TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=MAX_TOP_K, help="How many passages to retrieve.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JSON).")]
 
 

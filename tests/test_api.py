@@ -143,6 +143,44 @@ def test_api_openai_client_streaming_with_history(server):
     assert extra["citations"][0]["n"] == 1
 
 
+def test_api_openai_client_content_parts_and_usage(server):
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused")
+    parts = [{"type": "text", "text": "Levy等人2019年的卒中试验"}, {"type": "text", "text": "用了多大剂量？"}]
+    completion = client.chat.completions.create(model="zh-cited-rag", messages=[{"role": "user", "content": parts}])
+    plain = client.chat.completions.create(
+        model="zh-cited-rag", messages=[{"role": "user", "content": "Levy等人2019年的卒中试验\n用了多大剂量？"}])
+    # Text parts are read as one text: the same answer as the plain string.
+    assert completion.choices[0].message.content == plain.choices[0].message.content
+    assert any("150万个细胞/公斤体重" in c["text"] for c in completion.model_extra["citations"])
+    usage = completion.usage
+    assert usage.prompt_tokens > 5 and usage.completion_tokens > usage.prompt_tokens
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    # A longer conversation is more prompt tokens; the streaming answer reports usage when asked to.
+    longer = client.chat.completions.create(model="zh-cited-rag", messages=[*LEVY_HISTORY, {"role": "user", "content": parts}])
+    assert longer.usage.prompt_tokens > usage.prompt_tokens
+    chunks = list(client.chat.completions.create(model="zh-cited-rag", messages=[{"role": "user", "content": parts}],
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.total_tokens == usage.total_tokens
+
+
+def test_api_openai_refuses_non_text_parts_clearly(client):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": [image]}]})
+    assert r.status_code == 422 and "only text content parts are supported (got 'image_url')" in r.json()["detail"][0]["msg"]
+
+
+def test_api_long_conversation_is_answered_from_its_recent_turns(client):
+    # A chat page sends its whole conversation; the 26th exchange must still be answered.
+    filler = [{"role": "user", "content": f"第{i}个问题"} if i % 2 == 0 else {"role": "assistant", "content": "回答"}
+              for i in range(60)]
+    body = client.post("/ask", json={"question": "那剂量是多少？", "history": filler + LEVY_HISTORY})
+    assert body.status_code == 200
+    assert any("150万个细胞/公斤体重" in c["text"] for c in body.json()["citations"])
+    chat = client.post("/v1/chat/completions",
+                       json={"messages": [*filler, *LEVY_HISTORY, {"role": "user", "content": "那剂量是多少？"}]})
+    assert chat.status_code == 200 and any("150万个细胞/公斤体重" in c["text"] for c in chat.json()["citations"])
+
+
 @pytest.mark.parametrize(
     "path,body,status",
     [

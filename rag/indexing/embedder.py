@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Texts per model call when indexing, measured on 2 cores (``RAG_EMBED_BATCH_SIZE`` overrides).
 DEFAULT_BATCH_SIZE = {"onnx": 4, "sentence-transformers": 32}
+# Characters per piece when counting tokens: at most ~2 tokens a character, well under 512.
+TOKEN_COUNT_PIECE = 200
 
 
 class Embedder(Protocol):
@@ -78,6 +80,16 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=progress and len(texts) >= MIN_ITEMS,  # the same bar threshold as tracked()
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """How many of the model's tokens ``text`` is (no special tokens, no truncation)."""
+        tokenizer = self._model.tokenizer
+        return sum(len(tokenizer(piece, add_special_tokens=False)["input_ids"]) for piece in _pieces(text))
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut into pieces short enough that no tokenizer truncates one (512 tokens)."""
+    return [text[i:i + TOKEN_COUNT_PIECE] for i in range(0, len(text), TOKEN_COUNT_PIECE)]
 
 
 class ModelTurns:
@@ -164,6 +176,14 @@ class OnnxEmbedder:
         with self._turns.turn(first=is_query):
             return self._run([prefix + t for t in texts])
 
+    def count_tokens(self, text: str) -> int:
+        """How many of the model's tokens ``text`` is (no special tokens; counted in pieces, as the
+        shared tokenizer truncates at the model's length)."""
+        pieces = _pieces(text)
+        if not pieces:
+            return 0
+        return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(pieces, add_special_tokens=False))
+
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
@@ -193,6 +213,10 @@ class HashEmbedder:
             if not norm:
                 out[row, 0] = 1.0
         return out
+
+    def count_tokens(self, text: str) -> int:
+        """Characters stand in for tokens."""
+        return len(text)
 
 
 def resolve_model(settings: Settings) -> tuple[str, str]:

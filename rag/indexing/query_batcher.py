@@ -87,6 +87,11 @@ class QueryBatcher:
             self._lead()
         return request.outcome()
 
+    def count_tokens(self, text: str) -> int:
+        """The wrapped model's token count of ``text`` (characters when it cannot count)."""
+        count = getattr(self._embedder, "count_tokens", None)
+        return count(text) if count is not None else len(text)
+
     def _enqueue(self, request: _Request) -> bool:
         """Queue ``request``; True when nobody leads, so its caller must."""
         with self._state:
