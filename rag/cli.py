@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.config import Settings, load_settings
+from rag.config import MAX_TOP_K, Settings, load_settings
 from rag.answer.validation import check_question
 from rag.errors import RagError
 

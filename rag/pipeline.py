@@ -82,9 +82,12 @@ class Pipeline:
         claim = check_question(claim, self.settings)
         result = self.retrieve(claim, top_k)
         passages = []
+        # As a share of the best, like a citation's score: fused rank scores mean nothing alone.
+        best = max((hit.score for hit in result.hits), default=1.0) or 1.0
         for rank, hit in enumerate(result.hits, start=1):
             c = self.index.chunks[hit.chunk]
-            passages.append(quote(Passage, self.index, c.doc_id, c.section, c.start, c.end, rank=rank, score=hit.score))
+            passages.append(quote(Passage, self.index, c.doc_id, c.section, c.start, c.end, rank=rank,
+                                  score=round(hit.score / best, 4)))
         return passages
 
     def ask(self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None) -> Answer:

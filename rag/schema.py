@@ -14,7 +14,8 @@ class Span(BaseModel):
     text: str
     start: int
     end: int
-    score: float
+    score: float = Field(description="Relevance as a share of the best passage of the same answer or search: "
+                                     "1 for the best, 0 to 1 for the others. Not comparable across questions.")
 
 
 class Citation(Span):
