@@ -56,3 +56,7 @@ class QuestionError(RagError):
 
 class GenerationError(RagError):
     """The configured chat endpoint failed or answered badly."""
+
+
+class ServerError(RagError):
+    """A running server (``rag ask --server``) could not be reached or refused the request."""

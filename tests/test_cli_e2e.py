@@ -72,3 +72,32 @@ def test_cli_generation_failure_is_one_line(built_index):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: the chat endpoint failed")
     assert "Traceback" not in result.stderr
+
+
+def test_cli_ask_and_search_through_a_running_server(real_pipeline, tmp_path):
+    """`--server` answers as the local pipeline does, without loading the model; the key is sent."""
+    from api.app import create_app
+    from rag.pipeline import Pipeline
+    from rag.service import Assistant
+    from tests.servers import ServerThread
+
+    settings = real_pipeline.settings.model_copy(update={"api_key": "cli-key"})
+    pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models)
+    question = "为什么Bang和Chung的研究结论不一致？"
+    # An index folder with nothing in it: only the server can answer.
+    empty = tmp_path / "no-index"
+    with ServerThread(create_app(assistant=Assistant(pipeline))) as server:
+        remote = run_rag(["ask", question, "--json", "--server", server.base_url], empty, RAG_API_KEY="cli-key")
+        assert remote.returncode == 0, remote.stderr
+        assert json.loads(remote.stdout)["answer"] == real_pipeline.ask(question).answer
+        by_env = run_rag(["search", "7例患者AIS分级改善", "--json", "--top-k", "2"], empty,
+                         RAG_API_KEY="cli-key", RAG_SERVER_URL=server.base_url)
+        assert by_env.returncode == 0 and len(json.loads(by_env.stdout)) == 2
+        wrong_key = run_rag(["ask", question, "--server", server.base_url], empty, RAG_API_KEY="nope")
+        assert wrong_key.returncode == 1 and "answered 401: missing or wrong API key" in wrong_key.stderr
+    assert not empty.exists()  # nothing was built locally
+    down = run_rag(["ask", question, "--server", server.base_url], empty)
+    assert down.returncode == 1 and down.stderr.startswith("error: cannot reach the server at http://127.0.0.1:")
+    assert "Traceback" not in down.stderr
+    bad = run_rag(["ask", question, "--server", "127.0.0.1:8000"], empty)
+    assert bad.returncode == 1 and "must start with http://" in bad.stderr
