@@ -20,6 +20,7 @@ from api.readiness import Opener, Readiness
 from rag.config import Settings, get_settings
 from rag.errors import (BadName, CorpusError, DocumentNotFound, GenerationError, IndexStoreError,
                         LastDocument, ModelError, QuestionError, RagError, UnsupportedType)
+from rag.feedback import FeedbackError, FeedbackStore
 from rag.service import Assistant
 
 log = logging.getLogger("api")
@@ -39,6 +40,7 @@ STATUS = [
     (LastDocument, 409),
     (CorpusError, 400),
     (GenerationError, 502),
+    (FeedbackError, 503),
     (IndexStoreError, 503),
     (ModelError, 503),
     (RagError, 400),
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app = FastAPIOffline(title="zh-cited-rag", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
                          description="Cited answers over Chinese documents: every sentence cites an exact span.")
     app.state.readiness = readiness  # set here, not in the lifespan: a given assistant serves without one
+    app.state.feedback = FeedbackStore(readiness.settings.feedback_file)  # needs no index: works while building
     cors = readiness.settings.cors_origins
     if cors:
         app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "DELETE"],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AssistantDep, Auth, ReadinessDep
-from api.schemas import DocumentInfo, Health, Progress
+from api.schemas import DocumentInfo, FeedbackReceipt, FeedbackRequest, Health, Progress, SourceContext
 from rag import progress
+from rag.answer.context import context_bounds
 
 router = APIRouter(tags=["documents"])
 
@@ -18,12 +19,14 @@ async def health(readiness: ReadinessDep) -> Health:
     state = readiness.state
     auth_required = bool(readiness.settings.api_key)
     now = progress_of(progress.current())
+    limit = readiness.settings.max_question_chars
     if state.assistant is None:
         return Health(status=state.status, documents=None, chunks=None, model_id=None, auth_required=auth_required,
-                      progress=now, error=state.error)
+                      progress=now, error=state.error, max_question_chars=limit)
     index = state.assistant.pipeline.index  # once: a rebuild meanwhile cannot mix two indexes' counts
     return Health(status="ok", documents=len(index.documents), chunks=len(index.chunks),
-                  model_id=index.manifest.get("model_id", ""), auth_required=auth_required, progress=now)
+                  model_id=index.manifest.get("model_id", ""), auth_required=auth_required, progress=now,
+                  max_question_chars=limit)
 
 
 def progress_of(snapshot: progress.Snapshot | None) -> Progress | None:
@@ -56,3 +59,25 @@ async def upload_document(file: UploadFile, assistant: AssistantDep) -> dict:
 async def delete_document(doc_id: str, assistant: AssistantDep) -> None:
     """Delete a document: its passages never appear again in dense or BM25 results."""
     await run_in_threadpool(assistant.delete_document, doc_id)
+
+
+@router.get("/documents/{doc_id}/context", response_model=SourceContext, dependencies=[Auth])
+async def source_context(doc_id: str, assistant: AssistantDep, start: int = Query(ge=0), end: int = Query(ge=1)) -> SourceContext:
+    """A span of a document with the paragraph around it (what a citation panel shows)."""
+    document = assistant.pipeline.index.documents.get(doc_id)
+    if document is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {doc_id!r}")
+    if not start < end <= len(document.text):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"span {start}–{end} is not inside the document (0–{len(document.text)})")
+    first, last = context_bounds(document.text, start, end)
+    return SourceContext(doc_id=doc_id, start=start, end=end, context_start=first, context_end=last,
+                         text=document.text[first:last])
+
+
+@router.post("/feedback", response_model=FeedbackReceipt, status_code=status.HTTP_201_CREATED, dependencies=[Auth])
+async def feedback(body: FeedbackRequest, request: Request) -> FeedbackReceipt:
+    """Store a reader's rating of an answer (`rag feedback` lists them and drafts gold items from them)."""
+    record = await run_in_threadpool(request.app.state.feedback.add, body.rating, body.question, body.answer,
+                                     body.citations, body.answerable, body.comment)
+    return FeedbackReceipt(id=record["id"])

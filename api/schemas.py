@@ -10,7 +10,8 @@ from rag.config import MAX_TOP_K
 from rag.schema import Answer, Citation, Passage
 
 __all__ = ["Answer", "Citation", "Passage", "AskRequest", "SearchRequest", "SearchResponse", "Message",
-           "ChatRequest", "DocumentInfo", "Health", "Progress", "Quote"]
+           "ChatRequest", "DocumentInfo", "Health", "Progress", "Quote", "SourceContext", "FeedbackRequest",
+           "FeedbackReceipt"]
 
 # Turns of history a question is answered with: follow-ups lean on the recent ones. Longer
 # conversations are accepted and their oldest turns dropped (a chat page sends them all).
@@ -115,3 +116,30 @@ class Health(BaseModel):
     auth_required: bool
     progress: Progress | None = None
     error: str | None = None
+    max_question_chars: int | None = None
+
+
+class SourceContext(BaseModel):
+    """A cited span with the paragraph around it: ``text`` is the document's ``[context_start:context_end]``."""
+
+    doc_id: str
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+    text: str
+
+
+class FeedbackRequest(BaseModel):
+    """A reader's thumbs up or down on one answer, with an optional comment."""
+
+    rating: Literal["up", "down"]
+    question: str = Field(min_length=1, max_length=2_000)
+    answer: str = Field(max_length=20_000)
+    answerable: bool = True
+    citations: list[dict] = Field(default_factory=list, max_length=50)
+    comment: str = Field(default="", max_length=2_000)
+
+
+class FeedbackReceipt(BaseModel):
+    id: str

@@ -134,6 +134,37 @@ def _passage_lines(passages) -> list[str]:
 
 
 @app.command()
+def feedback(
+    feedback_id: Annotated[Optional[str], typer.Argument(help="One rating's id (or a unique prefix) to show.")] = None,
+    to_gold: Annotated[Optional[Path], typer.Option(
+        "--to-gold", help="Append the chosen rating as a candidate gold item to this JSONL file, for review.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List readers' thumbs up/down (RAG_FEEDBACK_FILE), or turn one into a candidate gold item."""
+    from rag.feedback import FeedbackStore, candidate_gold
+
+    store = FeedbackStore(_settings().feedback_file)
+    if feedback_id is None:
+        if to_gold is not None:
+            raise typer.BadParameter("--to-gold needs the id of the rating to draft from")
+        records = store.all()
+        _show(as_json, records, [f"{r['id']}  {'👍' if r['rating'] == 'up' else '👎'}  {r['at']}  {r['question']}"
+                                 + (f"\n    “{r['comment']}”" if r["comment"] else "") for r in records]
+              or [f"no feedback yet in {store.path}"])
+        return
+    record = store.get(feedback_id)
+    if to_gold is None:
+        _echo_json(record)
+        return
+    item = candidate_gold(record)
+    to_gold.parent.mkdir(parents=True, exist_ok=True)
+    with to_gold.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(item, ensure_ascii=False) + "\n")
+    typer.echo(f"added {item['id']} to {to_gold}: review it (answer, key_facts) before moving it into eval/gold.jsonl",
+               err=True)
+
+
+@app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,

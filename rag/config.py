@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     port: int = 8000
     api_key: str | None = None  # when set, every endpoint but /health needs "Authorization: Bearer <key>"
     max_upload_bytes: int = 2_000_000
+    # Readers' thumbs up/down from the page and API (`rag feedback` lists them).
+    feedback_file: Path = Path("feedback/feedback.jsonl")
     # `rag ask` / `rag search` ask this running server instead of loading the model themselves.
     server_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)  # closed by default
