@@ -287,9 +287,13 @@ def test_empty_question_is_not_sent_and_errors_do_not_break_the_page(base_url, o
     page.wait_for_timeout(200)
     assert chat.asked == [] and "\n" in page.input_value("#question")
 
-    # A question the server refuses (too long): its {"detail": ...} is shown as an error, not an answer.
-    error = chat.ask("问" * 600, expect="error")
-    assert "too long" in error.inner_text()
+    # A question over the server's limit (500) is not sent: it stays in the box to be shortened.
+    page.fill("#question", "问" * 600)
+    page.press("#question", "Enter")
+    page.wait_for_timeout(200)
+    assert chat.asked == [] and page.input_value("#question") == "问" * 600
+    assert "too long (600 characters; the limit is 500)" in chat.text("#status")
+    assert "600 / 500" in chat.text("#counter")
     assert chat.answers().count() == 0
 
     # The page still works, and the refused question is not in the history.
@@ -333,11 +337,17 @@ def test_api_key_is_asked_for_and_sent(keyed_url, open_page):
     page.wait_for_selector("#api-key", state="visible")
 
     error = chat.ask(BANG_CHUNG, expect="error")
-    assert "API key" in error.inner_text() and "401" in error.inner_text()
+    assert "An API key is needed: enter it above" in error.inner_text()
+    assert page.input_value("#question") == BANG_CHUNG  # the question waits in the box
 
+    # With the key entered, Retry asks the same question again in place of the failed attempt.
     page.fill("#api-key", API_KEY)
-    answer = chat.ask(BANG_CHUNG)
+    error.locator(".retry").click()
+    answer = page.locator("#conversation .msg.assistant[data-state=done]").first
+    answer.wait_for()
     assert answer.locator(".cite").count() >= 1
+    assert page.locator("#conversation .msg.error").count() == 0
+    assert page.locator("#conversation .msg.user").count() == 1 and page.input_value("#question") == ""
     assert page.evaluate("localStorage.getItem('rag.apiKey')") == API_KEY
 
     page.reload()
