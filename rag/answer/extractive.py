@@ -20,7 +20,7 @@ from rag.indexing.index import Index
 from rag.ingest.corpus import BODY
 from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
 from rag.answer.retriever import Retrieval
-from rag.ingest.segment import content_terms, cut, specific_terms
+from rag.ingest.segment import content_terms, cut, specific_terms, stopwords
 from rag.answer.sentence_rank import LinearRanker
 
 # A sentence opening with one of these leans on the sentence before it
@@ -280,20 +280,40 @@ def unknown_terms(index: Index, question: str) -> list[str]:
     A question about "肌萎缩侧索硬化（ALS）" or "Parkinson's disease" names something the
     documents never mention: whatever looks similar in vector space is about something else.
     A name the word splitter cuts differently ("Macêdo") still counts as used when it occurs
-    anywhere in the documents' text.
+    anywhere in the documents' text. A capitalised stopword is not a name: "At what stage…"
+    capitalises "At" only because it opens the sentence.
     """
     vocab = index.sentence_bm25.document_frequencies()
     anchors = dict.fromkeys(specific_terms(question) + named_entities(question))
-    return [w for w in anchors if w.lower() not in vocab and w.lower() not in _lowered_text(index)]
+    stop = stopwords()
+    return [w for w in anchors
+            if w.lower() not in stop and w.lower() not in vocab and w.lower() not in _lowered_text(index)]
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]+")
 
 
 def known_share(index: Index, question: str) -> float:
-    """Share of the question's topic words that the documents use at all (0 for "今天天气怎么样？")."""
+    """Share of the question's topic words that the documents use at all (0 for "今天天气怎么样？").
+
+    A Chinese word the splitter cut differently in the question counts as used when the documents'
+    text holds it, or holds it without one character the splitter glued on: in "刘七是怎么死的？"
+    the word is "刘七是", while the documents, which say "刘七…", never have that word.
+    """
     terms = content_terms(question)
     if not terms:
         return 0.0
     vocab = index.sentence_bm25.document_frequencies()
-    return sum(t in vocab for t in terms) / len(terms)
+    return sum(t in vocab or _in_text(index, t) for t in terms) / len(terms)
+
+
+def _in_text(index: Index, term: str) -> bool:
+    """Whether a Chinese ``term`` (2+ characters), or it less one character at either end (still 2+),
+    occurs in the documents' text. Latin words are left to the vocabulary: "us" is inside many words."""
+    if not _HAN.fullmatch(term) or len(term) < 2:
+        return False
+    text = _lowered_text(index)
+    return term in text or (len(term) >= 3 and (term[:-1] in text or term[1:] in text))
 
 
 def _lowered_text(index: Index) -> str:
