@@ -173,3 +173,17 @@ def test_chat_model_gets_the_numbered_passages_and_never_a_declined_question(tin
     assert (system, human) == ("system", "human") and '<passage n="2"' in user
     assert [c.n for c in answer.citations] == [2]
     _exact(pipeline, answer)
+
+
+def test_answerability_features_see_the_asked_value_and_the_named_study(tiny):
+    """A short question shares few words with its answer; what it has is the asked kind of value and
+    the study it names, both in the quoted passage, and the features must say so."""
+    *_, found = tiny.ask_traced("Levy等人纳入了多少例患者？")
+    assert found.features["typed_answer"] == 1.0 and found.features["names_found"] == 1.0
+    assert found.features["missing_type"] == 0.0
+    *_, absent = tiny.ask_traced("Bang等人随访了多久？")  # the tiny review gives no follow-up time
+    assert absent.features["typed_answer"] == 0.0 and absent.features["missing_type"] == 1.0
+    *_, unnamed = tiny.ask_traced("Smith等人纳入了多少例患者？")  # a name the passages do not hold
+    assert unnamed.features["names_found"] == 0.0
+    *_, plain = tiny.ask_traced("这些结果的差异源于什么？")  # asks no kind of value, names nothing
+    assert plain.features["typed_answer"] == 0.0 and plain.features["names_found"] == 0.0

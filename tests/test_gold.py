@@ -38,6 +38,7 @@ ALLOWED_KINDS = {
     "english",
     "multiturn",
     "claim",
+    "short",  # a new user's first questions: a few words naming a study
 } | UNANSWERABLE_KINDS
 # The questions the issue quotes from new users; they must stay in the set.
 REQUIRED_QUESTIONS = {

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-FEATURES = ("top_dense", "coverage", "top_bm25", "unknown_term", "missing_type", "known_share", "clarity", "english")
+FEATURES = ("top_dense", "coverage", "top_bm25", "unknown_term", "missing_type", "known_share", "clarity", "english",
+            "typed_answer", "names_found")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from rag.answer import sentence_rank
-from rag.answer.answer_types import holds_type, missing_types
+from rag.answer.answer_types import asked_types, holds_type, missing_types
 from rag.config import SelectionParams
 from rag.indexing.index import Index
 from rag.ingest.corpus import BODY
@@ -54,7 +54,8 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
     candidates, dense, lexical, rank_features = candidate_features(index, retrieval, question)
     if not candidates:
         return Selection([], {"top_dense": 0.0, "coverage": 0.0, "top_bm25": 0.0, "unknown_term": 1.0, "missing_type": 1.0,
-                              "clarity": 0.0, "english": float(is_english(question)), "known_share": 0.0})
+                              "clarity": 0.0, "english": float(is_english(question)), "known_share": 0.0,
+                              "typed_answer": 0.0, "names_found": 0.0})
     relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
@@ -82,12 +83,19 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
     passages = sorted(_expand(index, list(picks.items()), neighbours=params.neighbours), key=lambda p: -p.score)
+    texts = [_passage_text(index, p) for p in passages]
+    missing = missing_types(question, texts)
     features = {
         "top_dense": float(dense.max()),
         "top_bm25": float(lexical.max()),
         "coverage": _coverage(index, question, passages),
         "unknown_term": float(bool(unknown_terms(index, question))),
-        "missing_type": float(bool(missing_types(question, [_passage_text(index, p) for p in passages]))),
+        "missing_type": float(bool(missing)),
+        # The positive side of the same check: the question asks for a kind of value and the
+        # quoted passages hold one. Short questions ("Levy等人纳入了多少例患者？") share few words
+        # and little vector similarity with their answer; this is what they do have.
+        "typed_answer": float(bool(asked_types(question)) and not missing),
+        "names_found": _names_found(question, texts),
         "clarity": retrieval.clarity,
         "english": float(is_english(question)),
         "known_share": known_share(index, question),
@@ -321,6 +329,14 @@ def _lowered_text(index: Index) -> str:
     if "lowered_text" not in index.memo:
         index.memo["lowered_text"] = "\n".join(d.text.lower() for d in index.documents.values())
     return index.memo["lowered_text"]
+
+
+def _names_found(question: str, texts: list[str]) -> float:
+    """1 when the question names studies or years ("Levy", "2019") and the quoted passages hold
+    every one of them, else 0: the passages are about what was asked."""
+    names = named_entities(question)
+    joined = "\n".join(texts).lower()
+    return float(bool(names) and all(name.lower() in joined for name in names))
 
 
 def _passage_text(index: Index, p: Passage) -> str:
