@@ -19,7 +19,7 @@ from api.guard import RequestGuard
 from api.readiness import Opener, Readiness
 from rag.config import Settings, get_settings
 from rag.errors import (BadName, CorpusError, DocumentNotFound, GenerationError, IndexStoreError,
-                        LastDocument, ModelError, QuestionError, RagError, UnsupportedType)
+                        LastDocument, ModelError, QuestionError, RagError, UnreadableDocument, UnsupportedType)
 from rag.feedback import FeedbackError, FeedbackStore
 from rag.service import Assistant
 
@@ -36,6 +36,7 @@ STATUS = [
     (QuestionError, 422),
     (UnsupportedType, 415),
     (BadName, 400),
+    (UnreadableDocument, 422),
     (DocumentNotFound, 404),
     (LastDocument, 409),
     (CorpusError, 400),

@@ -63,7 +63,8 @@ async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse
 def citation_string(p) -> str:
     """``《msc-neuro-review.zh.txt》，“间充质干细胞治疗中风的临床案例”，第914–1062字符：“…”``"""
     section = f"，“{p.section}”" if p.section else ""
-    return f"《{p.doc_id}》{section}，第{p.start}–{p.end}字符：“{p.text}”"
+    page = (f"，第{p.page}–{p.page_end}页" if p.page_end else f"，第{p.page}页") if p.page else ""
+    return f"《{p.doc_id}》{section}{page}，第{p.start}–{p.end}字符：“{p.text}”"
 
 
 __all__ = ["router", "RagError"]

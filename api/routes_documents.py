@@ -46,7 +46,11 @@ async def list_documents(assistant: AssistantDep) -> list[dict]:
 
 @router.post("/documents", response_model=DocumentInfo, status_code=status.HTTP_201_CREATED, dependencies=[Auth])
 async def upload_document(file: UploadFile, assistant: AssistantDep) -> dict:
-    """Upload a .txt or .md document (UTF-8); a document of the same name is replaced."""
+    """Upload a document (.txt/.md in UTF-8, .pdf with a text layer, .docx, .html); one of the same name is replaced.
+
+    A PDF, Word or web-page file is converted to its canonical text (PDF pages kept), which every
+    citation indexes into; the original file is what the corpus keeps.
+    """
     limit = assistant.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:

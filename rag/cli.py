@@ -123,14 +123,22 @@ def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None, server: Se
 
 def _answer_lines(answer) -> list[str]:
     """The human form of an answer: its text, then each source with its place in the document."""
-    sources = [f"\n[{c.n}] {c.doc_id} · {c.section or '(开头)'} · 字符 {c.start}–{c.end}\n    {c.text}" for c in answer.citations]
+    sources = [f"\n[{c.n}] {c.doc_id} · {c.section or '(开头)'}{_page(c)} · 字符 {c.start}–{c.end}\n    {c.text}"
+               for c in answer.citations]
     return [answer.answer, *sources]
 
 
 def _passage_lines(passages) -> list[str]:
     """The human form of ranked passages: rank, place, score and the exact text."""
-    return [f"{p.rank}. {p.doc_id} · {p.section or '(开头)'} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n   {p.text}\n"
-            for p in passages]
+    return [f"{p.rank}. {p.doc_id} · {p.section or '(开头)'}{_page(p)} · 字符 {p.start}–{p.end} · score {p.score:.4f}\n"
+            f"   {p.text}\n" for p in passages]
+
+
+def _page(span) -> str:
+    """`` · 第3页`` (or ``第3–4页``) for a span of a PDF; nothing for unpaged documents."""
+    if not span.page:
+        return ""
+    return f" · 第{span.page}–{span.page_end}页" if span.page_end else f" · 第{span.page}页"
 
 
 @app.command()

@@ -27,11 +27,15 @@ class CorpusError(RagError):
 
 
 class UnsupportedType(CorpusError):
-    """An upload is not a .txt or .md UTF-8 document."""
+    """An upload is not a supported document (.txt/.md UTF-8, .pdf, .docx, .html), or not what its name says."""
 
 
 class BadName(CorpusError):
     """A document name is not a plain file name inside the corpus folder."""
+
+
+class UnreadableDocument(CorpusError):
+    """A PDF, Word or web-page file that gives no text: encrypted, scanned, damaged or too large."""
 
 
 class DocumentNotFound(CorpusError):

@@ -224,17 +224,26 @@ def test_corpus_marker_in_middle_of_line_does_not_start_tail(tmp_path):
 
 def test_corpus_unsupported_file_raises_naming_it(tmp_path):
     (tmp_path / "a.txt").write_text("正文。", encoding="utf-8")
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "notes.xlsx").write_bytes(b"PK")
     for fn in (list_corpus_files, corpus_hashes, lambda p: load_corpus(p, default_rules(p))):
-        with pytest.raises(CorpusError, match="notes.pdf"):
+        with pytest.raises(CorpusError, match="notes.xlsx"):
+            fn(tmp_path)
+
+
+def test_corpus_damaged_pdf_raises_naming_it(tmp_path):
+    (tmp_path / "a.txt").write_text("正文。", encoding="utf-8")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    assert [p.name for p in list_corpus_files(tmp_path)] == ["a.txt", "notes.pdf"]  # a supported type
+    for fn in (corpus_hashes, lambda p: load_corpus(p, default_rules(p))):
+        with pytest.raises(CorpusError, match="notes.pdf.*not a readable PDF"):
             fn(tmp_path)
 
 
 def test_corpus_unsupported_file_in_subfolder_raises(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.txt").write_text("正文。", encoding="utf-8")
-    (tmp_path / "sub" / "data.docx").write_bytes(b"PK")
-    with pytest.raises(CorpusError, match="data.docx"):
+    (tmp_path / "sub" / "data.xlsx").write_bytes(b"PK")
+    with pytest.raises(CorpusError, match="data.xlsx"):
         list_corpus_files(tmp_path)
 
 
@@ -261,13 +270,13 @@ def test_corpus_path_is_a_file_raises(tmp_path):
 
 
 def test_corpus_empty_folder_raises(tmp_path):
-    with pytest.raises(CorpusError, match="no .txt or .md"):
+    with pytest.raises(CorpusError, match="no documents"):
         load_corpus(tmp_path, default_rules(tmp_path))
 
 
 def test_corpus_only_hidden_files_counts_as_empty(tmp_path):
     (tmp_path / ".gitkeep").write_text("")
-    with pytest.raises(CorpusError, match="no .txt or .md"):
+    with pytest.raises(CorpusError, match="no documents"):
         list_corpus_files(tmp_path)
 
 

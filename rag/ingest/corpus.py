@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rag.progress import tracked
 from rag.errors import CorpusError
+from rag.ingest.formats import CONVERTED_SUFFIXES, TEXT_SUFFIXES, extract_text, is_converted
 from rag.ingest.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + CONVERTED_SUFFIXES
 _LINE = re.compile(r"[^\n]*")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 BODY, REFERENCE = "body", "reference"
@@ -61,7 +62,7 @@ class StructureRules:
 
 
 def list_corpus_files(corpus_dir: Path) -> list[Path]:
-    """The corpus files, sorted; any file that is not .txt or .md is an error naming it."""
+    """The corpus files, sorted; a file of any other type is an error naming it."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
     files = []
@@ -69,19 +70,25 @@ def list_corpus_files(corpus_dir: Path) -> list[Path]:
         if path.is_dir() or any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
             continue  # hidden files (.gitkeep, .DS_Store) are not documents
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise CorpusError(f"unsupported file in corpus (only .txt and .md): {path}")
+            raise CorpusError(f"unsupported file in corpus (only .txt, .md, .pdf, .docx, .html): {path}")
         files.append(path)
     if not files:
-        raise CorpusError(f"no .txt or .md documents in corpus folder: {corpus_dir}")
+        raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html) in corpus folder: {corpus_dir}")
     return files
 
 
 def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 without newline translation, so offsets match the file."""
+    """A document's canonical text: a .txt/.md file decoded as UTF-8 without newline translation
+    (offsets match the file), a PDF, Word or web-page file converted (``rag.ingest.formats``)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if is_converted(path.name):
+        try:
+            return extract_text(path.name, data)
+        except CorpusError as exc:
+            raise CorpusError(f"{path}: {exc}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -162,5 +169,6 @@ def _is_heading(line: str, rules: StructureRules) -> bool:
         return True
     if len(line) > rules.heading_max_chars or line[-1] in CJK_ENDERS | ASCII_ENDERS:
         return False
-    # A comma marks a clause: "尽管…局限性,但…新的前景:" leads into a list, it does not title one.
-    return not any(c in line for c in "，,")
+    # A comma marks a clause: "尽管…局限性,但…新的前景:" leads into a list, it does not title one;
+    # a " | " marks a table row ("Kim 2021 | 9例", from Word tables and Markdown), which is data.
+    return not any(c in line for c in "，,") and " | " not in line

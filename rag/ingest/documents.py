@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from rag.ingest.corpus import SUPPORTED_SUFFIXES, list_corpus_files
+from rag.ingest.formats import extract_text, is_converted
 from rag.errors import BadName, CorpusError, DocumentNotFound, UnsupportedType
 
 # Plain file names only: letters (any script), digits, dot, dash, underscore, space; no folders.
@@ -18,7 +19,7 @@ def safe_path(corpus_dir: Path, name: str) -> Path:
     if not name or not _SAFE_NAME.match(name) or name.startswith(".") or ".." in name:
         raise BadName(f"invalid document name: {name!r}")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise UnsupportedType(f"unsupported document type (only .txt and .md): {name!r}")
+        raise UnsupportedType(f"unsupported document type (only .txt, .md, .pdf, .docx, .html): {name!r}")
     root = corpus_dir.resolve()
     path = (root / name).resolve()
     if path.parent != root:
@@ -27,7 +28,10 @@ def safe_path(corpus_dir: Path, name: str) -> Path:
 
 
 def decode_upload(name: str, data: bytes) -> str:
-    """The upload as text; binary or invalid UTF-8 content is refused."""
+    """The upload's canonical text; binary or invalid UTF-8 text files, and PDF, Word or web-page
+    files that give no text, are refused before anything is stored."""
+    if is_converted(name):
+        return extract_text(name, data)
     if b"\x00" in data:
         raise UnsupportedType(f"{name!r} looks binary, not a text document")
     try:
