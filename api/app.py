@@ -18,8 +18,9 @@ from api import routes_ask, routes_documents, routes_openai
 from api.guard import RequestGuard
 from api.readiness import Opener, Readiness
 from rag.config import Settings, get_settings
-from rag.errors import (BadName, CorpusError, DocumentNotFound, GenerationError, IndexStoreError,
-                        LastDocument, ModelError, QuestionError, RagError, UnreadableDocument, UnsupportedType)
+from rag.errors import (BadName, CorpusError, DocumentNotFound, DuplicateDocument, GenerationError,
+                        IndexStoreError, LastDocument, ModelError, QuestionError, RagError, UnreadableDocument,
+                        UnsupportedType)
 from rag.feedback import FeedbackError, FeedbackStore
 from rag.service import Assistant
 
@@ -38,6 +39,7 @@ STATUS = [
     (BadName, 400),
     (UnreadableDocument, 422),
     (DocumentNotFound, 404),
+    (DuplicateDocument, 409),
     (LastDocument, 409),
     (CorpusError, 400),
     (GenerationError, 502),
@@ -84,7 +86,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         code = next(code for kind, code in STATUS if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        body = {"detail": str(exc)}
+        if isinstance(exc, DuplicateDocument):
+            body["existing_id"] = exc.existing_id
+        return JSONResponse(body, status_code=code)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,6 +42,14 @@ class DocumentNotFound(CorpusError):
     """No document has that id."""
 
 
+class DuplicateDocument(CorpusError):
+    """An upload whose text is already indexed under another name."""
+
+    def __init__(self, message: str, existing_id: str):
+        super().__init__(message)
+        self.existing_id = existing_id
+
+
 class LastDocument(CorpusError):
     """Deleting the only document would leave nothing to answer from."""
 

@@ -8,6 +8,7 @@ a failed rebuild puts the corpus back as it was.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from rag.ingest import documents as docs_mod
 from rag.indexing import lifecycle
 from rag.config import Settings
-from rag.errors import DocumentNotFound, LastDocument
+from rag.errors import DocumentNotFound, DuplicateDocument, LastDocument
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,11 @@ class Assistant:
         """Store a .txt/.md document (new or replacing one of the same name) and index it."""
         corpus = self.settings.corpus_dir
         path = docs_mod.safe_path(corpus, name)
-        docs_mod.decode_upload(name, data)
+        digest = hashlib.sha256(docs_mod.decode_upload(name, data).encode("utf-8")).hexdigest()
         with self._write_lock:
+            same = [d.doc_id for d in self.pipeline.index.documents.values() if d.sha256 == digest and d.doc_id != path.name]
+            if same:  # indexing it twice would only make every answer cite both copies
+                raise DuplicateDocument(f"the same text is already indexed as {same[0]!r}", existing_id=same[0])
             previous = path.read_bytes() if path.exists() else None
             docs_mod.write_document(corpus, name, data)
             self._rebuild_or_restore(path, previous)

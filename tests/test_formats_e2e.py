@@ -107,3 +107,14 @@ def test_a_pdf_over_the_page_limit_is_refused(server, monkeypatch):
     response = upload(client, "long.pdf", docfiles.pdf_system_font(PDF_PAGES))
     assert response.status_code == 422 and "has 2 pages; the limit is 1" in response.json()["detail"]
     assert not (settings.corpus_dir / "long.pdf").exists()
+
+
+def test_the_same_text_under_another_name_is_a_409_naming_the_copy(server):
+    client, settings, assistant = server
+    original = "msc-neuro-review.zh.txt"
+    data = (settings.corpus_dir / original).read_bytes()
+    before = assistant.pipeline.index
+    response = upload(client, "copy-of-review.txt", data, content_type="text/plain")
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"the same text is already indexed as '{original}'", "existing_id": original}
+    assert not (settings.corpus_dir / "copy-of-review.txt").exists() and assistant.pipeline.index is before
