@@ -19,7 +19,8 @@ router = APIRouter(dependencies=[Auth], tags=["questions"])
 async def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
     """A short answer whose every sentence cites the passage it rests on (same JSON as `rag ask --json`)."""
     pipeline = assistant.pipeline  # one index for the whole request
-    return await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k)
+    return await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
+                                   body.documents)
 
 
 @router.post("/ask/stream")
@@ -27,7 +28,8 @@ async def ask_stream(body: AskRequest, assistant: AssistantDep) -> EventSourceRe
     """The answer as Server-Sent Events: `delta` events as it is composed, then `done` with the citations."""
     pipeline = assistant.pipeline
     # Validate and answer before streaming, so bad input still gets a proper 4xx status.
-    answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k)
+    answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
+                                     body.documents)
 
     async def events():
         for piece in answer_pieces(answer):
@@ -56,7 +58,7 @@ def answer_pieces(answer: Answer) -> list[str]:
 async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse:
     """Ranked source passages for a claim: section, span, exact quote and a citation string."""
     pipeline = assistant.pipeline
-    passages = await run_in_threadpool(pipeline.search, body.claim, body.top_k)
+    passages = await run_in_threadpool(pipeline.search, body.claim, body.top_k, body.documents)
     return SearchResponse(claim=body.claim.strip(), passages=[Quote(**p.model_dump(), citation=citation_string(p)) for p in passages])
 
 

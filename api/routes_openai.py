@@ -37,7 +37,7 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
     question = body.messages[-1].content
     history = [m.model_dump() for m in body.messages[:-1] if m.role != "system"][-MAX_HISTORY:]
     pipeline = assistant.pipeline
-    answer = await run_in_threadpool(pipeline.ask, question, history, body.top_k)
+    answer = await run_in_threadpool(pipeline.ask, question, history, body.top_k, body.documents)
     content = message_content(answer)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     citations = [c.model_dump() for c in answer.citations]

@@ -41,6 +41,13 @@ class Message(BaseModel):
         return "\n".join(texts)
 
 
+# A request's scope: document ids (as `GET /documents` lists them) to answer from; null for all.
+Scope = Annotated[list[str] | None, Field(
+    default=None, max_length=1_000, examples=[["msc-neuro-review.zh.txt"]],
+    description="Answer only from these documents (ids as GET /documents lists them); null for all. "
+                "None of them indexed: an answer saying so, not an error.")]
+
+
 def _recent(turns: list) -> list:
     """The last ``MAX_HISTORY`` turns."""
     return turns[-MAX_HISTORY:]
@@ -54,6 +61,7 @@ class AskRequest(BaseModel):
         default_factory=list, max_length=MAX_HISTORY_ACCEPTED,
         description=f"Earlier turns, oldest first; only the last {MAX_HISTORY} are used.")
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
+    documents: Scope = None
 
 
 class SearchRequest(BaseModel):
@@ -61,6 +69,7 @@ class SearchRequest(BaseModel):
 
     claim: str = Field(examples=["外泌体中等剂量组认知改善最明显"])
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
+    documents: Scope = None
 
 
 class Quote(Passage):
@@ -82,6 +91,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: dict | None = None
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
+    documents: Scope = None
 
 
 class DocumentInfo(BaseModel):

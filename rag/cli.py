@@ -25,6 +25,8 @@ EXIT_CHECK_FAILED = 3
 
 TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=MAX_TOP_K, help="How many passages to retrieve.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JSON).")]
+Docs = Annotated[Optional[list[str]], typer.Option(
+    "--doc", help="Answer only from this document (its file name); repeat for several.")]
 Server = Annotated[Optional[str], typer.Option(
     "--server", help="Ask this running server (e.g. http://127.0.0.1:8000) instead of loading the model; "
                      "default RAG_SERVER_URL.")]
@@ -108,16 +110,16 @@ Claim = Annotated[str, typer.Argument(help="A claim or phrase whose source you n
 
 
 @app.command()
-def ask(question: Question, as_json: AsJson = False, top_k: TopK = None, server: Server = None) -> None:
+def ask(question: Question, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, server: Server = None) -> None:
     """Answer a question with sentences of the corpus, each cited."""
-    answer = _pipeline_for(question, server).ask(question, top_k=top_k)
+    answer = _pipeline_for(question, server).ask(question, top_k=top_k, documents=doc)
     _show(as_json, answer.model_dump(exclude_none=True), _answer_lines(answer))
 
 
 @app.command()
-def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None, server: Server = None) -> None:
+def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, server: Server = None) -> None:
     """Find the passages a claim rests on, with section and character span."""
-    passages = _pipeline_for(claim, server).search(claim, top_k=top_k)
+    passages = _pipeline_for(claim, server).search(claim, top_k=top_k, documents=doc)
     _show(as_json, [p.model_dump() for p in passages], _passage_lines(passages))
 
 

@@ -24,13 +24,13 @@ class RemoteAssistant:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """The server's cited answer to ``question``."""
-        return Answer.model_validate(self._post("/ask", {"question": question, "top_k": top_k}))
+    def ask(self, question: str, top_k: int | None = None, documents: list[str] | None = None) -> Answer:
+        """The server's cited answer to ``question`` (from ``documents`` only, when given)."""
+        return Answer.model_validate(self._post("/ask", {"question": question, "top_k": top_k, "documents": documents}))
 
-    def search(self, claim: str, top_k: int | None = None) -> list[Passage]:
-        """The server's ranked passages for ``claim``."""
-        body = self._post("/search", {"claim": claim, "top_k": top_k})
+    def search(self, claim: str, top_k: int | None = None, documents: list[str] | None = None) -> list[Passage]:
+        """The server's ranked passages for ``claim`` (from ``documents`` only, when given)."""
+        body = self._post("/search", {"claim": claim, "top_k": top_k, "documents": documents})
         return [Passage.model_validate(p) for p in body["passages"]]
 
     def _post(self, path: str, payload: dict) -> dict:

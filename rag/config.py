@@ -96,13 +96,16 @@ class Settings(BaseSettings):
 class RetrievalParams:
     """How chunks are retrieved: how many, and how BM25 and dense ranks are fused.
 
-    No defaults: every value comes from ``Settings`` (``from_settings``), so none can drift.
+    No defaults but the scope: every value comes from ``Settings`` (``from_settings``), so none can
+    drift; ``documents`` is a request's, not a setting.
     """
 
     top_k: int
     rrf_k: int
     dense_weight: float
     bm25_weight: float
+    # A request's scope: only chunks of these documents are retrieved (None: every document).
+    documents: frozenset[str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetrievalParams":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from rag.ingest import segment
 from rag.answer.answer_models import AnswerModels, load_answer_models
-from rag.answer.answering import Answerer, Evidence, no_answer, quote
+from rag.answer.answering import Answerer, Evidence, no_answer, no_documents, quote
 from rag.config import RetrievalParams, SelectionParams, Settings
 from rag.ingest.corpus import corpus_hashes
 from rag.indexing.embedder import Embedder, load_embedder
@@ -41,7 +43,7 @@ def _merged(first: Retrieval, then: Retrieval, k: int) -> Retrieval:
     """``first``'s hits, then ``then``'s that are new, cut to ``k``."""
     seen = {h.chunk for h in first.hits}
     hits = first.hits + [h for h in then.hits if h.chunk not in seen]
-    return Retrieval(then.query, then.query_vector, hits[:k], then.clarity)
+    return Retrieval(then.query, then.query_vector, hits[:k], then.clarity, then.documents)
 
 
 @dataclass
@@ -72,15 +74,18 @@ class Pipeline:
         """How this pipeline retrieves (read from its settings, which an ablation may vary)."""
         return RetrievalParams.from_settings(self.settings)
 
-    def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
-        """Fused BM25 + dense hits for a query (``top_k`` overrides the settings' number)."""
+    def retrieve(self, query: str, top_k: int | None = None, documents: Iterable[str] | None = None) -> Retrieval:
+        """Fused BM25 + dense hits for a query (``top_k`` overrides the settings' number; ``documents``
+        limits it to those documents)."""
         params = self.retrieval_params
-        return retrieve(self.index, self.embedder, query, replace(params, top_k=top_k or params.top_k))
+        scope = None if documents is None else frozenset(documents)
+        return retrieve(self.index, self.embedder, query, replace(params, top_k=top_k or params.top_k, documents=scope))
 
-    def search(self, claim: str, top_k: int | None = None) -> list[Passage]:
-        """Ranked passages for a claim, each with section, span and exact text (for writers)."""
+    def search(self, claim: str, top_k: int | None = None, documents: Iterable[str] | None = None) -> list[Passage]:
+        """Ranked passages for a claim, each with section, span and exact text (for writers);
+        ``documents`` limits them to those documents (none when none of them exists)."""
         claim = check_question(claim, self.settings)
-        result = self.retrieve(claim, top_k)
+        result = self.retrieve(claim, top_k, documents)
         passages = []
         # As a share of the best, like a citation's score: fused rank scores mean nothing alone.
         best = max((hit.score for hit in result.hits), default=1.0) or 1.0
@@ -90,18 +95,23 @@ class Pipeline:
                                   score=round(hit.score / best, 4)))
         return passages
 
-    def ask(self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None) -> Answer:
-        """A short answer with citations, or an abstention; ``history`` carries earlier turns."""
-        return self.ask_traced(question, history, top_k)[0]
+    def ask(self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None,
+            documents: Iterable[str] | None = None) -> Answer:
+        """A short answer with citations, or an abstention; ``history`` carries earlier turns and
+        ``documents`` limits the answer to those documents."""
+        return self.ask_traced(question, history, top_k, documents)[0]
 
     def ask_traced(
-        self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None
+        self, question: str, history: Sequence[dict] | None = None, top_k: int | None = None,
+        documents: Iterable[str] | None = None,
     ) -> tuple[Answer, Retrieval, Selection]:
         """``ask``, also returning the retrieval and selection behind the answer (for evaluation)."""
         question = check_question(question, self.settings)
         history = check_history(history or [])
         t0 = time.perf_counter()
-        query, retrieval, answer_from = self.prepare(question, history, top_k)
+        if documents is not None and not set(documents) & self.index.documents.keys():
+            return no_documents(question), Retrieval(question, np.zeros(0), []), Selection([], {})
+        query, retrieval, answer_from = self.prepare(question, history, top_k, documents)
         t1 = time.perf_counter()
         selection = select(self.index, answer_from, query, self.models.ranker, SelectionParams.from_settings(self.settings))
         # Declined before any answerer runs: a chat model is never asked what retrieval cannot answer.
@@ -115,7 +125,8 @@ class Pipeline:
         answer.timings_ms = {"retrieve": round((t1 - t0) * 1000, 2), "answer": round((t2 - t1) * 1000, 2)}
         return answer, retrieval, selection
 
-    def prepare(self, question: str, history: list[dict], top_k: int | None = None) -> tuple[str, Retrieval, Retrieval]:
+    def prepare(self, question: str, history: list[dict], top_k: int | None = None,
+                documents: Iterable[str] | None = None) -> tuple[str, Retrieval, Retrieval]:
         """The retrieval query, what it retrieves, and the retrieval the answer is chosen from.
 
         A follow-up is answered from the passages about the earlier subject: "随访了多久？"
@@ -123,9 +134,9 @@ class Pipeline:
         """
         context = follow_up_context(question, history)
         query = f"{context} {question}" if context else question
-        retrieval = self.retrieve(query, top_k)
+        retrieval = self.retrieve(query, top_k, documents)
         if not context:
             return query, retrieval, retrieval
-        subject = self.retrieve(context, SUBJECT_CHUNKS)
-        answer_from = Retrieval(query, retrieval.query_vector, subject.hits, retrieval.clarity)
+        subject = self.retrieve(context, SUBJECT_CHUNKS, documents)
+        answer_from = Retrieval(query, retrieval.query_vector, subject.hits, retrieval.clarity, retrieval.documents)
         return query, _merged(subject, retrieval, top_k or self.settings.top_k), answer_from

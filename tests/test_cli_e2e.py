@@ -101,3 +101,11 @@ def test_cli_ask_and_search_through_a_running_server(real_pipeline, tmp_path):
     assert "Traceback" not in down.stderr
     bad = run_rag(["ask", question, "--server", "127.0.0.1:8000"], empty)
     assert bad.returncode == 1 and "must start with http://" in bad.stderr
+
+
+def test_cli_ask_scoped_to_documents(built_index):
+    scoped = run_rag(["ask", "Kim等人纳入了几例患者？", "--json", "--doc", "msc-neuro-review.zh.txt"], built_index)
+    assert scoped.returncode == 0 and json.loads(scoped.stdout)["answerable"] is True
+    nothing = run_rag(["ask", "Kim等人纳入了几例患者？", "--json", "--doc", "no-such.pdf"], built_index)
+    assert nothing.returncode == 0
+    assert json.loads(nothing.stdout)["answer"] == "没有符合所选范围的文档，请检查所选的文档。"

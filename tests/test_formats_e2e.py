@@ -118,3 +118,31 @@ def test_the_same_text_under_another_name_is_a_409_naming_the_copy(server):
     assert response.status_code == 409
     assert response.json() == {"detail": f"the same text is already indexed as '{original}'", "existing_id": original}
     assert not (settings.corpus_dir / "copy-of-review.txt").exists() and assistant.pipeline.index is before
+
+
+def test_answers_scoped_to_documents_never_cite_another(server):
+    client, settings, assistant = server
+    review = "msc-neuro-review.zh.txt"
+    others = sorted(set(assistant.pipeline.index.documents) - {review})
+    assert others, "the upload tests above add documents"
+    for question, scope in [("为什么Bang和Chung的研究结论不一致？", others), ("肌萎缩侧索硬化的研究纳入了多少例患者？", [review]),
+                            ("患者的运动评分改善了多少？", others[:1])]:
+        answer = client.post("/ask", json={"question": question, "documents": scope}).json()
+        assert all(c["doc_id"] in scope for c in answer["citations"]), (question, scope, answer)
+        passages = client.post("/search", json={"claim": question, "documents": scope, "top_k": 10}).json()["passages"]
+        assert passages and all(p["doc_id"] in scope for p in passages)
+    chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Kim等人纳入了几例患者？"}],
+                                                     "documents": others}).json()
+    assert all(c["doc_id"] in others for c in chat["citations"])
+    # Scoped to the review, the same question is answered from it.
+    assert client.post("/ask", json={"question": "Kim等人纳入了几例患者？", "documents": [review]}).json()["answerable"]
+
+
+def test_a_scope_that_matches_nothing_gets_a_clear_answer(server):
+    client, _, _ = server
+    answer = client.post("/ask", json={"question": "Kim等人纳入了几例患者？", "documents": ["no-such.pdf"]})
+    assert answer.status_code == 200
+    assert answer.json()["answerable"] is False and answer.json()["answer"] == "没有符合所选范围的文档，请检查所选的文档。"
+    english = client.post("/ask", json={"question": "How many patients did Kim enrol?", "documents": []}).json()
+    assert english["answer"] == "No indexed document matches the chosen documents."
+    assert client.post("/search", json={"claim": "Kim等人", "documents": ["no-such.pdf"]}).json()["passages"] == []

@@ -20,6 +20,8 @@ from rag.schema import Answer, Citation, Span
 
 NO_ANSWER_ZH = "文档中没有找到能回答这个问题的内容。"
 NO_ANSWER_EN = "The documents do not answer this question."
+NO_DOCUMENTS_ZH = "没有符合所选范围的文档，请检查所选的文档。"
+NO_DOCUMENTS_EN = "No indexed document matches the chosen documents."
 
 S = TypeVar("S", bound=Span)
 
@@ -40,6 +42,11 @@ class Answerer(Protocol):
     def answer(self, question: str, evidence: Evidence) -> Answer:
         """The answer whose [n] markers point into its citations (or an abstention)."""
         ...
+
+
+def no_documents(question: str) -> Answer:
+    """The answer when a question is scoped to documents none of which is indexed."""
+    return Answer(question=question, answer=NO_DOCUMENTS_EN if is_english(question) else NO_DOCUMENTS_ZH, answerable=False)
 
 
 def no_answer(question: str) -> Answer:

@@ -162,7 +162,8 @@ def _one_per_entity(index: Index, question: str, retrieval: Retrieval, picks: di
     for name in names:
         others = [o.lower() for o in names if o != name]
         own = [i for i, t in enumerate(texts) if name.lower() in t and not any(o in t for o in others)
-               and index.sentences[i].role == BODY]
+               and index.sentences[i].role == BODY
+               and (retrieval.documents is None or index.sentences[i].doc_id in retrieval.documents)]
         if own:
             best = max(own, key=lambda i: closeness[i])
             if best not in picks and best not in extra:

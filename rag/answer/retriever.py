@@ -41,6 +41,8 @@ class Retrieval:
     # How far the best dense score stands above the mean of the CANDIDATE_DEPTH best: a question
     # the documents are about singles some passages out; an off-topic one finds all alike.
     clarity: float = 0.0
+    # The documents the request was scoped to (None: all); what selection may add must lie in them.
+    documents: frozenset[str] | None = None
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -69,10 +71,17 @@ def retrieve(index: Index, embedder: Embedder, query: str, params: RetrievalPara
     """
     top_k, rrf_k, dense_weight, bm25_weight = params.top_k, params.rrf_k, params.dense_weight, params.bm25_weight
     qv = embedder.encode([query], is_query=True)[0]
-    n = len(index.chunks)
+    allowed = None if params.documents is None else scoped_chunks(index, params.documents)
+    n = len(index.chunks) if allowed is None else len(allowed)
+    if n == 0:
+        return Retrieval(query, qv, [], 0.0, params.documents)
     depth = min(n, max(CANDIDATE_DEPTH, top_k))
-    dense_scores, dense_ids = vectors.search(index.chunk_vectors, qv, depth)
+    dense_scores, dense_ids = vectors.search(index.chunk_vectors, qv, depth, allowed)
     bm25_all = index.chunk_bm25.scores(query)
+    if allowed is not None:
+        outside = np.ones(len(bm25_all), dtype=bool)
+        outside[allowed] = False
+        bm25_all[outside] = 0.0
 
     fused: dict[int, float] = {}
     dense_rank: dict[int, int] = {}
@@ -102,4 +111,12 @@ def retrieve(index: Index, embedder: Embedder, query: str, params: RetrievalPara
     ]
     found = dense_scores[dense_ids >= 0]
     clarity = float(found[0] - found.mean()) if len(found) else 0.0
-    return Retrieval(query, qv, hits, clarity)
+    return Retrieval(query, qv, hits, clarity, params.documents)
+
+
+def scoped_chunks(index: Index, documents: frozenset[str]) -> np.ndarray:
+    """Row ids of the chunks of ``documents`` (empty when none of them is indexed)."""
+    key = "chunk_doc_ids"
+    if key not in index.memo:
+        index.memo[key] = np.array([c.doc_id for c in index.chunks], dtype=object)
+    return np.flatnonzero(np.isin(index.memo[key], list(documents)))

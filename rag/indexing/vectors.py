@@ -73,10 +73,20 @@ def describe(index: faiss.Index) -> str:
     return "flat"
 
 
-def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) of the ``k`` nearest rows, best first; ids are -1 past the end."""
+def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the ``k`` nearest rows, best first; ids are -1 past the end.
+
+    With ``allowed`` (row ids), only those rows are searched: FAISS filters while it searches,
+    so a question scoped to a few documents still gets its ``k`` best among them.
+    """
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-    scores, ids = index.search(q, min(k, index.ntotal) or 1)
+    if allowed is None:
+        scores, ids = index.search(q, min(k, index.ntotal) or 1)
+        return scores[0], ids[0]
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe) if isinstance(index, faiss.IndexIVF) \
+        else faiss.SearchParameters(sel=selector)
+    scores, ids = index.search(q, min(k, len(allowed)) or 1, params=params)
     return scores[0], ids[0]
 
 
