@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.state.feedback = FeedbackStore(readiness.settings.feedback_file)  # needs no index: works while building
     cors = readiness.settings.cors_origins
     if cors:
-        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
 
     app.include_router(routes_ask.router)

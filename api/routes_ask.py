@@ -19,8 +19,10 @@ router = APIRouter(dependencies=[Auth], tags=["questions"])
 async def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
     """A short answer whose every sentence cites the passage it rests on (same JSON as `rag ask --json`)."""
     pipeline = assistant.pipeline  # one index for the whole request
-    return await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
-                                   body.documents)
+    answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
+                                     scope_of(body, assistant))
+    assistant.with_references(answer.citations)
+    return answer
 
 
 @router.post("/ask/stream")
@@ -29,7 +31,8 @@ async def ask_stream(body: AskRequest, assistant: AssistantDep) -> EventSourceRe
     pipeline = assistant.pipeline
     # Validate and answer before streaming, so bad input still gets a proper 4xx status.
     answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
-                                     body.documents)
+                                     scope_of(body, assistant))
+    assistant.with_references(answer.citations)
 
     async def events():
         for piece in answer_pieces(answer):
@@ -37,6 +40,12 @@ async def ask_stream(body: AskRequest, assistant: AssistantDep) -> EventSourceRe
         yield {"event": "done", "data": answer.model_dump_json(exclude_none=True)}
 
     return EventSourceResponse(events())
+
+
+def scope_of(body, assistant) -> list[str] | None:
+    """The documents a request may answer from (its ``documents`` and ``filters``); None for all."""
+    filters = body.filters.model_dump() if body.filters else {}
+    return assistant.scope(body.documents, **filters)
 
 
 def answer_pieces(answer: Answer) -> list[str]:
@@ -58,7 +67,8 @@ def answer_pieces(answer: Answer) -> list[str]:
 async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse:
     """Ranked source passages for a claim: section, span, exact quote and a citation string."""
     pipeline = assistant.pipeline
-    passages = await run_in_threadpool(pipeline.search, body.claim, body.top_k, body.documents)
+    passages = assistant.with_references(
+        await run_in_threadpool(pipeline.search, body.claim, body.top_k, scope_of(body, assistant)))
     return SearchResponse(claim=body.claim.strip(), passages=[Quote(**p.model_dump(), citation=citation_string(p)) for p in passages])
 
 

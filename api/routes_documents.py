@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
+from pydantic import ValidationError
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AssistantDep, Auth, ReadinessDep
-from api.schemas import DocumentInfo, FeedbackReceipt, FeedbackRequest, Health, Progress, SourceContext
+from api.schemas import DocumentInfo, FeedbackReceipt, MetadataPatch, FeedbackRequest, Health, Progress, SourceContext
 from rag import progress
 from rag.answer.context import context_bounds
 
@@ -45,7 +46,10 @@ async def list_documents(assistant: AssistantDep) -> list[dict]:
 
 
 @router.post("/documents", response_model=DocumentInfo, status_code=status.HTTP_201_CREATED, dependencies=[Auth])
-async def upload_document(file: UploadFile, assistant: AssistantDep) -> dict:
+async def upload_document(file: UploadFile, assistant: AssistantDep,
+                          metadata: str | None = Form(default=None, description=(
+                              'Optional JSON of bibliographic fields, e.g. {"title": "…", "authors": ["…"], "year": 2025}'))
+                          ) -> dict:
     """Upload a document (.txt/.md in UTF-8, .pdf with a text layer, .docx, .html); one of the same name is replaced.
 
     A PDF, Word or web-page file is converted to its canonical text (PDF pages kept), which every
@@ -56,7 +60,21 @@ async def upload_document(file: UploadFile, assistant: AssistantDep) -> dict:
     if len(data) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"document larger than {limit} bytes")
     # The name is checked as given: a path ("../x.txt", "a/b.md") is refused, not trimmed.
-    return await run_in_threadpool(assistant.add_document, file.filename or "", data)
+    fields = None
+    if metadata:
+        try:
+            fields = MetadataPatch.model_validate_json(metadata).model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "metadata"
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"metadata: {where}: {first['msg']}") from None
+    return await run_in_threadpool(assistant.add_document, file.filename or "", data, fields)
+
+
+@router.patch("/documents/{doc_id}", response_model=DocumentInfo, dependencies=[Auth])
+async def patch_document(doc_id: str, body: MetadataPatch, assistant: AssistantDep) -> dict:
+    """Set a document's bibliographic fields (title, authors, year, journal, DOI, URL, tags…)."""
+    return await run_in_threadpool(assistant.set_metadata, doc_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Auth])

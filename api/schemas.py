@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from rag.config import MAX_TOP_K
+from rag.ingest.metadata import Metadata
 from rag.schema import Answer, Citation, Passage
 
 __all__ = ["Answer", "Citation", "Passage", "AskRequest", "SearchRequest", "SearchResponse", "Message",
@@ -48,6 +49,14 @@ Scope = Annotated[list[str] | None, Field(
                 "None of them indexed: an answer saying so, not an error.")]
 
 
+class Filters(BaseModel):
+    """Metadata a document must have to be answered from (with ``documents``, both must hold)."""
+
+    year_from: int | None = Field(default=None, ge=1000, le=2999)
+    year_to: int | None = Field(default=None, ge=1000, le=2999)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
 def _recent(turns: list) -> list:
     """The last ``MAX_HISTORY`` turns."""
     return turns[-MAX_HISTORY:]
@@ -62,6 +71,7 @@ class AskRequest(BaseModel):
         description=f"Earlier turns, oldest first; only the last {MAX_HISTORY} are used.")
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     documents: Scope = None
+    filters: Filters | None = None
 
 
 class SearchRequest(BaseModel):
@@ -70,6 +80,7 @@ class SearchRequest(BaseModel):
     claim: str = Field(examples=["外泌体中等剂量组认知改善最明显"])
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     documents: Scope = None
+    filters: Filters | None = None
 
 
 class Quote(Passage):
@@ -92,14 +103,37 @@ class ChatRequest(BaseModel):
     stream_options: dict | None = None
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     documents: Scope = None
+    filters: Filters | None = None
 
 
 class DocumentInfo(BaseModel):
+    """An indexed document: its size, its pages (PDF), its bibliographic record and reference strings."""
+
     id: str
     chars: int
     sha256: str
     sentences: int
     chunks: int
+    pages: int | None = None
+    metadata: Metadata
+    references: dict[str, str]
+
+
+class MetadataPatch(BaseModel):
+    """Bibliographic fields to set on a document; a field left out is kept, a null goes back to what the file says."""
+
+    model_config = {"extra": "forbid"}
+
+    title: str | None = Field(default=None, max_length=500)
+    authors: list[str] | None = Field(default=None, max_length=100)
+    year: int | None = Field(default=None, ge=1000, le=2999)
+    journal: str | None = Field(default=None, max_length=300)
+    volume: str | None = Field(default=None, max_length=50)
+    issue: str | None = Field(default=None, max_length=50)
+    pages: str | None = Field(default=None, max_length=50)
+    doi: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2000)
+    tags: list[str] | None = Field(default=None, max_length=50)
 
 
 class Progress(BaseModel):

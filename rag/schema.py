@@ -16,6 +16,8 @@ class Span(BaseModel):
     end: int
     page: int | None = Field(default=None, description="The page (from 1) the span starts on, for a PDF; null for unpaged documents.")
     page_end: int | None = Field(default=None, description="The page the span ends on, when a PDF span crosses pages.")
+    references: dict[str, str] | None = Field(
+        default=None, description="The document as a bibliography entry: {gbt7714: GB/T 7714-2015, apa: APA 7}.")
     score: float = Field(description="Relevance as a share of the best passage of the same answer or search: "
                                      "1 for the best, 0 to 1 for the others. Not comparable across questions.")
 

@@ -17,6 +17,10 @@ from rag.ingest import documents as docs_mod
 from rag.indexing import lifecycle
 from rag.config import Settings
 from rag.errors import DocumentNotFound, DuplicateDocument, LastDocument
+from rag.answer.references import attach_references, references
+from rag.ingest import metadata
+from rag.ingest.formats import page_of
+from rag.ingest.catalogue import Catalogue
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,21 @@ class Assistant:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self._write_lock = threading.Lock()
+        self.catalogue = Catalogue(pipeline.settings.corpus_dir)
+
+    def with_references(self, spans: list) -> list:
+        """``spans`` (citations or passages) with their documents' reference strings set."""
+        return attach_references(spans, self.catalogue)
+
+    def scope(self, documents: list[str] | None, year_from: int | None = None, year_to: int | None = None,
+              tags: list[str] | None = None) -> list[str] | None:
+        """The documents a request may answer from: those named (or all), narrowed by the metadata
+        filters; None when the request sets no scope at all."""
+        if documents is None and year_from is None and year_to is None and not tags:
+            return None
+        known = list(self.pipeline.index.documents)
+        named = known if documents is None else [d for d in documents if d in self.pipeline.index.documents]
+        return self.catalogue.matching(named, year_from, year_to, tags)
 
     @classmethod
     def open(cls, settings: Settings) -> "Assistant":
@@ -47,16 +66,30 @@ class Assistant:
             sentences[s.doc_id] = sentences.get(s.doc_id, 0) + 1
         for c in index.chunks:
             chunks[c.doc_id] = chunks.get(c.doc_id, 0) + 1
-        return [
-            {"id": d.doc_id, "chars": len(d.text), "sha256": d.sha256,
-             "sentences": sentences.get(d.doc_id, 0), "chunks": chunks.get(d.doc_id, 0)}
-            for d in index.documents.values()
-        ]
+        listed = []
+        for d in index.documents.values():
+            record = self.catalogue.get(d.doc_id)
+            listed.append({"id": d.doc_id, "chars": len(d.text), "sha256": d.sha256, "sentences": sentences.get(d.doc_id, 0),
+                           "chunks": chunks.get(d.doc_id, 0), "pages": page_of(d.text, len(d.text) - 1),
+                           "metadata": record.model_dump(), "references": references(record, d.doc_id)})
+        return listed
 
-    def add_document(self, name: str, data: bytes) -> dict:
-        """Store a .txt/.md document (new or replacing one of the same name) and index it."""
+    def set_metadata(self, doc_id: str, fields: dict) -> dict:
+        """Set bibliographic fields of a document (those given; a null one goes back to what the file
+        says); returns its listing."""
+        if doc_id not in self.pipeline.index.documents:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        with self._write_lock:
+            metadata.write(self.settings.corpus_dir, doc_id, metadata.read(self.settings.corpus_dir, doc_id) | fields)
+        return next(d for d in self.documents() if d["id"] == doc_id)
+
+    def add_document(self, name: str, data: bytes, fields: dict | None = None) -> dict:
+        """Store a document (new or replacing one of the same name), with the bibliographic
+        ``fields`` its writer gives, and index it; nothing is stored when anything is refused."""
         corpus = self.settings.corpus_dir
         path = docs_mod.safe_path(corpus, name)
+        if fields:
+            metadata.Metadata(**fields)  # refused before anything is written
         digest = hashlib.sha256(docs_mod.decode_upload(name, data).encode("utf-8")).hexdigest()
         with self._write_lock:
             same = [d.doc_id for d in self.pipeline.index.documents.values() if d.sha256 == digest and d.doc_id != path.name]
@@ -65,6 +98,8 @@ class Assistant:
             previous = path.read_bytes() if path.exists() else None
             docs_mod.write_document(corpus, name, data)
             self._rebuild_or_restore(path, previous)
+            if fields:
+                metadata.write(corpus, path.name, fields)
         return next(d for d in self.documents() if d["id"] == path.name)
 
     def delete_document(self, doc_id: str) -> None:
@@ -79,6 +114,7 @@ class Assistant:
             previous = path.read_bytes()
             docs_mod.remove_document(corpus, doc_id)
             self._rebuild_or_restore(path, previous)
+            metadata.remove(corpus, doc_id)
 
     def _rebuild_or_restore(self, path: Path, previous: bytes | None) -> None:
         """Rebuild (reusing unchanged vectors) and publish; on failure, undo the corpus change."""

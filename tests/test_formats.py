@@ -15,10 +15,12 @@ WRAPPED = ["第一页的标题", "这是一段很长的中文句子，它在这�
 
 def test_pdf_pages_are_kept_and_wrapped_chinese_lines_joined_without_a_space():
     text = extract_text("paper.pdf", docfiles.pdf_system_font([WRAPPED, ["第二页：Levy等人纳入了36例患者。"]]))
-    assert text == ("第一页的标题\n这是一段很长的中文句子，它在这一行没有结束，而是一直延续到下一行才结束。第二句话在这里。"
+    assert text == (PAGE_BREAK + "第一页的标题\n这是一段很长的中文句子，它在这一行没有结束，而是一直延续到下一行才结束。第二句话在这里。"
                     "\n" + PAGE_BREAK + "第二页：Levy等人纳入了36例患者。")
     assert page_of(text, text.index("第二句话")) == 1 and page_of(text, text.index("Levy")) == 2
     assert page_of("没有分页的文本。", 3) is None
+    single = extract_text("one.pdf", docfiles.pdf_system_font([WRAPPED]))
+    assert page_of(single, single.index("第二句话")) == 1  # one page is still a page
 
 
 def test_docx_paragraphs_and_table_rows_in_document_order():

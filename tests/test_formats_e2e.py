@@ -41,6 +41,13 @@ def upload(client, name: str, data: bytes, content_type: str = "application/octe
     return client.post("/documents", files={"file": (name, data, content_type)})
 
 
+def ensure(client, assistant, name: str, data: bytes, metadata: str | None = None) -> None:
+    """Upload ``name`` unless it is already indexed (tests may run alone, or in any order)."""
+    if name not in assistant.pipeline.index.documents:
+        response = client.post("/documents", files={"file": (name, data)}, data={"metadata": metadata} if metadata else None)
+        assert response.status_code == 201, response.text
+
+
 def page_text(pdf: bytes, page: int) -> str:
     """The text of one page of the original PDF, extracted again, whitespace removed."""
     import pypdfium2 as pdfium
@@ -122,9 +129,9 @@ def test_the_same_text_under_another_name_is_a_409_naming_the_copy(server):
 
 def test_answers_scoped_to_documents_never_cite_another(server):
     client, settings, assistant = server
+    ensure(client, assistant, "als.pdf", docfiles.pdf_system_font(PDF_PAGES))
     review = "msc-neuro-review.zh.txt"
     others = sorted(set(assistant.pipeline.index.documents) - {review})
-    assert others, "the upload tests above add documents"
     for question, scope in [("为什么Bang和Chung的研究结论不一致？", others), ("肌萎缩侧索硬化的研究纳入了多少例患者？", [review]),
                             ("患者的运动评分改善了多少？", others[:1])]:
         answer = client.post("/ask", json={"question": question, "documents": scope}).json()
@@ -146,3 +153,71 @@ def test_a_scope_that_matches_nothing_gets_a_clear_answer(server):
     english = client.post("/ask", json={"question": "How many patients did Kim enrol?", "documents": []}).json()
     assert english["answer"] == "No indexed document matches the chosen documents."
     assert client.post("/search", json={"claim": "Kim等人", "documents": ["no-such.pdf"]}).json()["passages"] == []
+
+
+REVIEW_RECORD = {
+    "title": "间充质干细胞及其衍生物:神经系统疾病再生医学中的旧问题与新机遇",
+    "authors": ["Akhmetzyanova, E.", "Shulman, I.", "Fakhrutdinova, T.", "Rizvanov, A.", "Mukhamedshina, Y."],
+    "year": 2025, "journal": "Biologics", "volume": "5", "issue": "4", "pages": "37",
+    "doi": "10.3390/biologics5040037", "tags": ["review"],
+}
+
+
+def test_reference_strings_for_three_documents(server):
+    from datetime import date
+
+    client, settings, assistant = server
+    ensure(client, assistant, "hd.html", docfiles.html_with_navigation(ARTICLE))
+    review = client.patch("/documents/msc-neuro-review.zh.txt", json=REVIEW_RECORD)
+    assert review.status_code == 200, review.text
+    assert review.json()["references"] == {
+        "gbt7714": "AKHMETZYANOVA E, SHULMAN I, FAKHRUTDINOVA T, et al. 间充质干细胞及其衍生物:神经系统疾病再生医学中的"
+                   "旧问题与新机遇[J]. Biologics, 2025, 5(4): 37. DOI:10.3390/biologics5040037.",
+        "apa": "Akhmetzyanova, E., Shulman, I., Fakhrutdinova, T., Rizvanov, A., & Mukhamedshina, Y. (2025). "
+               "间充质干细胞及其衍生物:神经系统疾病再生医学中的旧问题与新机遇. Biologics, 5(4), 37. "
+               "https://doi.org/10.3390/biologics5040037",
+    }
+    # A web page: its title comes from the page; the writer adds authors, year and address.
+    page = client.patch("/documents/hd.html", json={"authors": ["张三", "李四"], "year": 2025,
+                                                     "url": "https://example.org/news/1.html"}).json()
+    assert page["metadata"]["title"] == "外泌体治疗阿尔茨海默病的新进展"  # the article's own heading
+    assert page["references"] == {
+        "gbt7714": f"张三, 李四. 外泌体治疗阿尔茨海默病的新进展[EB/OL]. (2025)[{date.today().isoformat()}]. https://example.org/news/1.html.",
+        "apa": "张三, 李四. (2025). 外泌体治疗阿尔茨海默病的新进展. https://example.org/news/1.html",
+    }
+    # A PDF with metadata given on upload: title and year from the writer, nothing invented.
+    created = client.post("/documents", files={"file": ("report.pdf", docfiles.pdf_system_font(PDF_PAGES[:1]))},
+                          data={"metadata": '{"title": "渐冻症干细胞试验报告", "year": 2024, "tags": ["als"]}'})
+    assert created.status_code == 201, created.text
+    assert created.json()["references"] == {"gbt7714": "渐冻症干细胞试验报告[Z], 2024.", "apa": "渐冻症干细胞试验报告. (2024)."}
+    assert created.json()["pages"] == 1
+    # Every citation carries its document's reference strings.
+    answer = client.post("/ask", json={"question": "Kim等人纳入了几例患者？", "documents": ["msc-neuro-review.zh.txt"]}).json()
+    assert answer["citations"][0]["references"] == review.json()["references"]
+
+
+def test_metadata_filters_scope_answers(server):
+    client, _, assistant = server
+    ensure(client, assistant, "report.pdf", docfiles.pdf_system_font(PDF_PAGES[:1]),
+           '{"title": "渐冻症干细胞试验报告", "year": 2024, "tags": ["als"]}')
+    client.patch("/documents/msc-neuro-review.zh.txt", json={"year": 2025})
+    by_tag = client.post("/search", json={"claim": "干细胞治疗的安全性", "filters": {"tags": ["als"]}}).json()["passages"]
+    assert by_tag and {p["doc_id"] for p in by_tag} == {"report.pdf"}
+    by_year = client.post("/search", json={"claim": "干细胞治疗的安全性", "top_k": 20,
+                                           "filters": {"year_from": 2025, "year_to": 2025}}).json()["passages"]
+    assert by_year and {p["doc_id"] for p in by_year} <= {"msc-neuro-review.zh.txt", "hd.html"}
+    none = client.post("/ask", json={"question": "Kim等人纳入了几例患者？", "filters": {"year_from": 1900, "year_to": 1901}})
+    assert none.status_code == 200 and none.json()["answerable"] is False
+
+
+@pytest.mark.parametrize("request_args,status", [
+    ({"json": {"year": "last year"}}, 422),
+    ({"json": {"colour": "blue"}}, 422),
+])
+def test_bad_metadata_is_refused(server, request_args, status):
+    client, settings, _ = server
+    assert client.patch("/documents/msc-neuro-review.zh.txt", **request_args).status_code == status
+    assert client.patch("/documents/no-such.txt", json={"year": 2020}).status_code == 404
+    bad = client.post("/documents", files={"file": ("x.txt", "新文档的内容。".encode())}, data={"metadata": '{"year": 99}'})
+    assert bad.status_code == 422 and "metadata: year" in bad.json()["detail"]
+    assert not (settings.corpus_dir / "x.txt").exists()

@@ -2,8 +2,8 @@
 
 Every citation indexes into the text these functions return, so they are deterministic: the
 same bytes always give the same text. A PDF's pages are kept in it as a form feed (``\\f``) at
-the start of every page after the first, so a span's page is the number of form feeds before it,
-plus one (``page_of``); ``\\f`` is whitespace, so no sentence or quote contains it.
+the start of every page, so a span's page is the number of form feeds up to it (``page_of``);
+``\\f`` is whitespace, so no sentence or quote contains it.
 
 - PDF (pypdfium2: the text layer, both with embedded and with system CJK fonts): lines wrapped
   inside a sentence are joined, without a space between Chinese characters.
@@ -61,9 +61,9 @@ def extract_text(name: str, data: bytes) -> str:
 
 def page_of(text: str, offset: int) -> int | None:
     """The page (from 1) that ``offset`` of a converted PDF's text lies on; None for unpaged text."""
-    if PAGE_BREAK not in text:
+    if not text.startswith(PAGE_BREAK):
         return None
-    return text.count(PAGE_BREAK, 0, offset) + 1
+    return max(1, text.count(PAGE_BREAK, 0, offset + 1))
 
 
 # ---------------------------------------------------------------- PDF
@@ -96,7 +96,7 @@ def pdf_text(name: str, data: bytes) -> str:
         pdf.close()
     if not any(p.strip() for p in pages):
         raise UnreadableDocument(f"{name!r} has no text layer (a scanned PDF?); text recognition (OCR) is not done here")
-    return ("\n" + PAGE_BREAK).join(pages)
+    return PAGE_BREAK + ("\n" + PAGE_BREAK).join(pages)
 
 
 def _paragraphs(page_text: str) -> str:

@@ -1,0 +1,59 @@
+"""The corpus's bibliographic records: each document's metadata, from its file and its writer.
+
+Reading a PDF's properties costs a file read, so records are cached per file (its size and
+modification time) and per writer's record; a changed file or record is read again.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from rag.errors import DocumentNotFound
+from rag.ingest import metadata
+from rag.ingest.corpus import read_text
+from rag.ingest.metadata import Metadata
+
+
+class Catalogue:
+    """Metadata of the documents in one corpus folder."""
+
+    def __init__(self, corpus_dir: Path):
+        self.corpus_dir = Path(corpus_dir)
+        self._cache: dict[str, tuple[tuple, Metadata]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, doc_id: str) -> Metadata:
+        """The record of one document: what its writer set, over what its file says."""
+        path = self.corpus_dir / doc_id
+        meta_path = self.corpus_dir / metadata.META_DIR / f"{doc_id}.json"
+        try:
+            stat = path.stat()
+        except OSError:
+            raise DocumentNotFound(f"no document {doc_id!r}") from None
+        meta_stat = meta_path.stat() if meta_path.exists() else None
+        key = (stat.st_size, stat.st_mtime_ns, meta_stat and (meta_stat.st_size, meta_stat.st_mtime_ns))
+        with self._lock:
+            cached = self._cache.get(doc_id)
+        if cached and cached[0] == key:
+            return cached[1]
+        data = path.read_bytes()
+        record = metadata.merged(metadata.from_file(doc_id, data, read_text(path)), metadata.read(self.corpus_dir, doc_id))
+        with self._lock:
+            self._cache[doc_id] = (key, record)
+        return record
+
+    def matching(self, doc_ids: list[str], year_from: int | None = None, year_to: int | None = None,
+                 tags: list[str] | None = None) -> list[str]:
+        """The documents among ``doc_ids`` whose year lies in the range and which carry every tag."""
+        chosen = []
+        for doc_id in doc_ids:
+            meta = self.get(doc_id)
+            if year_from is not None and (meta.year is None or meta.year < year_from):
+                continue
+            if year_to is not None and (meta.year is None or meta.year > year_to):
+                continue
+            if tags and not set(tags) <= set(meta.tags):
+                continue
+            chosen.append(doc_id)
+        return chosen
