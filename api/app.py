@@ -83,6 +83,11 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
+    @app.get("/view", include_in_schema=False)
+    async def source_view() -> FileResponse:
+        """A document's whole text with a cited span marked (the page fetches the text itself, with the key)."""
+        return FileResponse(STATIC / "view.html", media_type="text/html; charset=utf-8")
+
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         code = next(code for kind, code in STATUS if isinstance(exc, kind))

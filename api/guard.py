@@ -21,7 +21,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths open without the key: readiness, the chat page (static; it asks for the key itself) and the
 # API's own description (/docs, /redoc and their assets hold no data, and a browser cannot send the key).
-PUBLIC_PATHS = frozenset({"/health", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/view", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 PUBLIC_PREFIXES = ("/docs-assets/",)
 
 

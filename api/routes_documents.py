@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
 from pydantic import ValidationError
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 
 from api.deps import AssistantDep, Auth, ReadinessDep
-from api.schemas import DocumentInfo, FeedbackReceipt, MetadataPatch, FeedbackRequest, Health, Progress, SourceContext
+from api.schemas import DocumentInfo, DocumentText, FeedbackReceipt, MetadataPatch, FeedbackRequest, Health, Progress, SourceContext
 from rag import progress
 from rag.answer.context import context_bounds
 
@@ -103,3 +104,20 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackReceipt:
     record = await run_in_threadpool(request.app.state.feedback.add, body.rating, body.question, body.answer,
                                      body.citations, body.answerable, body.comment)
     return FeedbackReceipt(id=record["id"])
+
+
+@router.get("/documents/{doc_id}/text", response_model=DocumentText, dependencies=[Auth])
+async def document_text(doc_id: str, assistant: AssistantDep) -> DocumentText:
+    """A document's whole canonical text, the one every citation's start and end index into."""
+    document = assistant.pipeline.index.documents.get(doc_id)
+    if document is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {doc_id!r}")
+    return DocumentText(doc_id=doc_id, text=document.text)
+
+
+@router.get("/documents/{doc_id}/file", dependencies=[Auth])
+async def document_file(doc_id: str, assistant: AssistantDep) -> FileResponse:
+    """The original file as it was uploaded (a PDF, Word or web-page file, or the text file)."""
+    if doc_id not in assistant.pipeline.index.documents:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {doc_id!r}")
+    return FileResponse(assistant.settings.corpus_dir / doc_id, filename=doc_id)

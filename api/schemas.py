@@ -163,6 +163,13 @@ class Health(BaseModel):
     max_question_chars: int | None = None
 
 
+class DocumentText(BaseModel):
+    """A document's canonical text (a PDF's pages each start with a form feed, ``\\f``)."""
+
+    doc_id: str
+    text: str
+
+
 class SourceContext(BaseModel):
     """A cited span with the paragraph around it: ``text`` is the document's ``[context_start:context_end]``."""
 

@@ -221,3 +221,14 @@ def test_bad_metadata_is_refused(server, request_args, status):
     bad = client.post("/documents", files={"file": ("x.txt", "新文档的内容。".encode())}, data={"metadata": '{"year": 99}'})
     assert bad.status_code == 422 and "metadata: year" in bad.json()["detail"]
     assert not (settings.corpus_dir / "x.txt").exists()
+
+
+def test_the_original_file_and_the_canonical_text_are_served(server):
+    client, settings, assistant = server
+    data = docfiles.pdf_system_font(PDF_PAGES)
+    ensure(client, assistant, "als.pdf", data)
+    assert client.get("/documents/als.pdf/file").content == (settings.corpus_dir / "als.pdf").read_bytes()
+    text = client.get("/documents/als.pdf/text").json()["text"]
+    assert text == assistant.pipeline.index.documents["als.pdf"].text and text.count(PAGE_BREAK) == 2
+    assert client.get("/documents/nope.pdf/text").status_code == 404
+    assert client.get("/documents/nope.pdf/file").status_code == 404

@@ -226,3 +226,21 @@ def test_no_serious_accessibility_violations_and_screenshots(base_url, open_page
     assert shot.stat().st_size > 10_000
     # The CJK text is drawn with a CJK font, not tofu boxes: the page's font resolves to one installed here.
     assert page.evaluate("document.fonts.check('15px \"Noto Sans CJK SC\"', '文献问答')")
+
+
+def test_a_citation_opens_the_whole_document_at_the_quote(base_url, open_page):
+    chat = open_page(base_url, viewport={"width": 1000, "height": 700})
+    page = chat.page
+    answer = chat.ask(KIM)
+    answer.locator(".answer .cite").first.click()
+    panel = answer.locator(".citation-detail")
+    quote = panel.locator(".quote").inner_text()
+    with page.context.expect_page() as opened:
+        panel.locator("a.open-doc").click()
+    view = opened.value
+    view.wait_for_selector("mark#cited")
+    assert view.locator("mark#cited").inner_text() == quote
+    assert REVIEW_TEXT.startswith(view.locator("#text").inner_text()[:50])  # the whole document, from its start
+    box = view.locator("mark#cited").bounding_box()
+    assert 0 <= box["y"] < 700  # scrolled to the quote
+    assert "第 2480–2652 字符" in view.locator("#where").inner_text()
