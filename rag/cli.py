@@ -144,6 +144,52 @@ def _page(span) -> str:
 
 
 @app.command()
+def add(
+    files: Annotated[list[Path], typer.Argument(help="Documents to add: .txt, .md, .pdf, .docx, .html.")],
+    metadata: Annotated[Optional[str], typer.Option(
+        "--metadata", help='Bibliographic fields as JSON, for every file given: \'{"year": 2025, "tags": ["stroke"]}\'.')] = None,
+    server: Server = None,
+) -> None:
+    """Add documents to the corpus and index them (a document of the same name is replaced)."""
+    fields = _metadata_fields(metadata)
+    for path in files:
+        if not path.is_file():
+            raise typer.BadParameter(f"no such file: {path}")
+    if server or _settings().server_url:
+        from rag.client import RemoteAssistant
+
+        remote = RemoteAssistant(server or _settings().server_url, _settings().api_key)
+        added = [remote.add(path.name, path.read_bytes(), fields) for path in files]
+    else:
+        from rag.service import Assistant
+
+        assistant = Assistant.open(_settings())
+        added = [assistant.add_document(path.name, path.read_bytes(), fields) for path in files]
+    for info in added:
+        typer.echo(f"added {info['id']}: {info['chars']} characters, {info['chunks']} chunks"
+                   + (f", {info['pages']} pages" if info.get("pages") else ""), err=True)
+
+
+def _metadata_fields(raw: str | None) -> dict | None:
+    """``--metadata`` as checked fields (a bad one is a usage error naming the field)."""
+    if not raw:
+        return None
+    from pydantic import ValidationError
+
+    from rag.ingest.metadata import Metadata
+
+    try:
+        data = json.loads(raw)
+        Metadata(**data)
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(f"--metadata is not a JSON object of fields: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"--metadata: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return data
+
+
+@app.command()
 def feedback(
     feedback_id: Annotated[Optional[str], typer.Argument(help="One rating's id (or a unique prefix) to show.")] = None,
     to_gold: Annotated[Optional[Path], typer.Option(

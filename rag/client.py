@@ -6,6 +6,8 @@ the model load (seconds) that a standalone `rag ask` pays every time.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from rag.errors import ServerError
@@ -33,16 +35,21 @@ class RemoteAssistant:
         body = self._post("/search", {"claim": claim, "top_k": top_k, "documents": documents})
         return [Passage.model_validate(p) for p in body["passages"]]
 
-    def _post(self, path: str, payload: dict) -> dict:
+    def add(self, name: str, data: bytes, fields: dict | None = None) -> dict:
+        """Upload a document to the server (it indexes it); its listing."""
+        form = {"metadata": json.dumps(fields, ensure_ascii=False)} if fields else None
+        return self._post("/documents", None, files={"file": (name, data)}, data=form, expect=201)
+
+    def _post(self, path: str, payload: dict | None, expect: int = 200, **extra) -> dict:
         url = self.base_url + path
+        body = {"json": {k: v for k, v in payload.items() if v is not None}} if payload is not None else {}
         try:
-            response = httpx.post(url, json={k: v for k, v in payload.items() if v is not None},
-                                  headers=self._headers, timeout=self._timeout)
+            response = httpx.post(url, headers=self._headers, timeout=self._timeout, **body, **extra)
         except httpx.TimeoutException:
             raise ServerError(f"the server at {self.base_url} did not answer within {self._timeout:.0f} s") from None
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the server at {self.base_url}: {exc}") from None
-        if response.status_code != 200:
+        if response.status_code != expect:
             raise ServerError(f"the server at {self.base_url} answered {response.status_code}: {_detail(response)}")
         try:
             return response.json()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, private_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +109,25 @@ def test_cli_ask_scoped_to_documents(built_index):
     nothing = run_rag(["ask", "Kim等人纳入了几例患者？", "--json", "--doc", "no-such.pdf"], built_index)
     assert nothing.returncode == 0
     assert json.loads(nothing.stdout)["answer"] == "没有符合所选范围的文档，请检查所选的文档。"
+
+
+def test_cli_add_indexes_documents_and_refuses_bad_ones(real_pipeline, tmp_path):
+    from tests import docfiles
+
+    settings, _ = private_corpus(real_pipeline, tmp_path / "lib")
+    env = {"RAG_CORPUS_DIR": str(settings.corpus_dir)}
+    pdf = tmp_path / "als.pdf"
+    pdf.write_bytes(docfiles.pdf_system_font([["渐冻症干细胞试验", "该研究共纳入了十二例肌萎缩侧索硬化患者，随访期间未见严重不良事件。"]]))
+    added = run_rag(["add", str(pdf), "--metadata", '{"year": 2024, "tags": ["als"]}'], settings.index_dir, **env)
+    assert added.returncode == 0, added.stderr
+    assert "added als.pdf:" in added.stderr and "1 pages" in added.stderr
+    answer = json.loads(run_rag(["ask", "肌萎缩侧索硬化的研究纳入了多少例患者？", "--json", "--doc", "als.pdf"],
+                                settings.index_dir, **env).stdout)
+    assert answer["citations"][0]["page"] == 1
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(docfiles.pdf_without_text())
+    refused = run_rag(["add", str(scan)], settings.index_dir, **env)
+    assert refused.returncode == 1 and "has no text layer" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (settings.corpus_dir / "scan.pdf").exists()
+    bad = run_rag(["add", str(pdf), "--metadata", '{"year": "soon"}'], settings.index_dir, **env)
+    assert bad.returncode == 2 and "--metadata" in bad.stderr and "year" in bad.stderr
