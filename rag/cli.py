@@ -145,7 +145,7 @@ def _page(span) -> str:
 
 @app.command()
 def add(
-    files: Annotated[list[Path], typer.Argument(help="Documents to add: .txt, .md, .pdf, .docx, .html.")],
+    files: Annotated[list[Path], typer.Argument(help="Documents to add: .txt, .md, .pdf, .docx, .html, .epub.")],
     metadata: Annotated[Optional[str], typer.Option(
         "--metadata", help='Bibliographic fields as JSON, for every file given: \'{"year": 2025, "tags": ["stroke"]}\'.')] = None,
     server: Server = None,

@@ -93,3 +93,24 @@ def html_with_navigation(article: list[str]) -> bytes:
             f"<main><article><h1>外泌体治疗阿尔茨海默病的新进展</h1>{paragraphs}</article></main>"
             "<footer>版权所有 © 2025 某某医学网 京ICP备12345678号</footer>"
             "<div class='comments'>发表评论：写得真好！</div></body></html>").encode("utf-8")
+
+
+def epub(chapters: list[tuple[str, list[str]]]) -> bytes:
+    """An e-book: a container, a package file with a spine, and one XHTML file per chapter."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip")
+        archive.writestr("META-INF/container.xml",
+                         '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                         '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+                         "</rootfiles></container>")
+        items = "".join(f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>' for i in range(len(chapters)))
+        # The spine lists the chapters in reverse of their file names: reading order is the spine's.
+        spine = "".join(f'<itemref idref="c{i}"/>' for i in reversed(range(len(chapters))))
+        archive.writestr("OEBPS/content.opf", '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+                         f"<metadata/><manifest>{items}</manifest><spine>{spine}</spine></package>")
+        for i, (title, paragraphs) in enumerate(chapters):
+            body = f"<h1>{title}</h1>" + "".join(f"<p>{p}</p>" for p in paragraphs)
+            archive.writestr(f"OEBPS/c{i}.xhtml", '<?xml version="1.0" encoding="utf-8"?>'
+                             f'<html xmlns="http://www.w3.org/1999/xhtml"><body>{body}</body></html>')
+    return out.getvalue()

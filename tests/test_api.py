@@ -260,7 +260,8 @@ def test_api_documents_add_query_delete_query_and_persist(doc_env, real_pipeline
 @pytest.mark.parametrize(
     "name,content,status",
     [
-        ("notes.pdf", b"%PDF-1.4", 415),
+        ("notes.pdf", b"%PDF-1.4", 422),  # named and shaped as a PDF, but no readable PDF
+        ("notes.xlsx", b"PK\x03\x04", 415),
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00binary", 415),
         ("latin1.txt", "caf\xe9".encode("latin-1"), 415),
         ("../evil.txt", b"text", 400),

@@ -60,3 +60,10 @@ def test_a_pdf_over_the_page_limit_is_refused(monkeypatch):
     monkeypatch.setattr(formats, "MAX_PDF_PAGES", 2)
     with pytest.raises(UnreadableDocument, match="has 3 pages; the limit is 2"):
         extract_text("long.pdf", docfiles.pdf_system_font([WRAPPED] * 3))
+
+
+def test_epub_chapters_in_spine_order():
+    data = docfiles.epub([("第二章 结果", ["十二例患者均完成随访。"]), ("第一章 方法", ["鞘内注射自体间充质干细胞。"])])
+    assert extract_text("book.epub", data).split("\n") == ["第一章 方法", "鞘内注射自体间充质干细胞。", "第二章 结果", "十二例患者均完成随访。"]
+    with pytest.raises(UnsupportedType, match="is a zip file but not an EPUB document"):
+        extract_text("book.epub", docfiles.docx_with_table(["x。"], [["a", "b"]], []))

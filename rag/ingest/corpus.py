@@ -70,10 +70,10 @@ def list_corpus_files(corpus_dir: Path) -> list[Path]:
         if path.is_dir() or any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
             continue  # hidden files (.gitkeep, .DS_Store) are not documents
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise CorpusError(f"unsupported file in corpus (only .txt, .md, .pdf, .docx, .html): {path}")
+            raise CorpusError(f"unsupported file in corpus (only .txt, .md, .pdf, .docx, .html, .epub): {path}")
         files.append(path)
     if not files:
-        raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html) in corpus folder: {corpus_dir}")
+        raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html, .epub) in corpus folder: {corpus_dir}")
     return files
 
 

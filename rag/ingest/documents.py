@@ -19,7 +19,7 @@ def safe_path(corpus_dir: Path, name: str) -> Path:
     if not name or not _SAFE_NAME.match(name) or name.startswith(".") or ".." in name:
         raise BadName(f"invalid document name: {name!r}")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise UnsupportedType(f"unsupported document type (only .txt, .md, .pdf, .docx, .html): {name!r}")
+        raise UnsupportedType(f"unsupported document type (only .txt, .md, .pdf, .docx, .html, .epub): {name!r}")
     root = corpus_dir.resolve()
     path = (root / name).resolve()
     if path.parent != root:

@@ -9,6 +9,7 @@ the start of every page, so a span's page is the number of form feeds up to it (
   inside a sentence are joined, without a space between Chinese characters.
 - DOCX (python-docx): paragraphs and tables in document order, a table row per line.
 - HTML (trafilatura): the article's main text, without navigation, footer or comments.
+- EPUB (its own zip and XML, read with lxml): the chapters in reading order, a block per line.
 
 Anything that cannot give text is refused with one line saying why (``UnreadableDocument``),
 before anything is stored.
@@ -25,11 +26,11 @@ from rag.errors import UnreadableDocument, UnsupportedType
 
 PAGE_BREAK = "\f"
 TEXT_SUFFIXES = (".txt", ".md")
-CONVERTED_SUFFIXES = (".pdf", ".docx", ".html", ".htm")
+CONVERTED_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".epub")
 # Past these a file is refused rather than read: a book-length PDF or a zip that inflates to
 # gigabytes would hold the server for minutes or exhaust its memory.
 MAX_PDF_PAGES = 2_000
-MAX_DOCX_UNZIPPED_BYTES = 100_000_000
+MAX_DOCX_UNZIPPED_BYTES = 100_000_000  # Word and EPUB files alike
 MAX_DOCX_RATIO = 200  # uncompressed / compressed size of one entry
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
@@ -56,6 +57,10 @@ def extract_text(name: str, data: bytes) -> str:
         return docx_text(name, data)
     if suffix in (".html", ".htm"):
         return html_text(name, data)
+    if suffix == ".epub":
+        if not data.startswith(b"PK\x03\x04"):
+            raise UnsupportedType(f"{name!r} is named .epub but its content is not an e-book")
+        return epub_text(name, data)
     raise UnsupportedType(f"unsupported document type: {name!r}")
 
 
@@ -148,19 +153,25 @@ def docx_text(name: str, data: bytes) -> str:
     return text
 
 
-def _check_zip(name: str, data: bytes) -> None:
-    """Refuse a zip that is damaged or that would inflate far beyond its size (a zip bomb)."""
+def _a(kind: str) -> str:
+    """The article before a kind of file: "an EPUB", "a Word (.docx)"."""
+    return "an" if kind[:1] in "AEIOU" else "a"
+
+
+def _check_zip(name: str, data: bytes, kind: str = "Word (.docx)", required: str = "word/document.xml") -> None:
+    """Refuse a zip that is damaged, that would inflate far beyond its size (a zip bomb), or that
+    lacks the part its kind of file must have."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
     except zipfile.BadZipFile:
-        raise UnreadableDocument(f"{name!r} is not a readable Word (.docx) file (damaged zip)") from None
+        raise UnreadableDocument(f"{name!r} is not a readable {kind} file (damaged zip)") from None
     total = sum(e.file_size for e in entries)
     ratio = max((e.file_size / max(e.compress_size, 1) for e in entries), default=0)
     if total > MAX_DOCX_UNZIPPED_BYTES or ratio > MAX_DOCX_RATIO:
         raise UnreadableDocument(f"{name!r} would unpack to {total:,} bytes (compression ratio {ratio:.0f}): refused")
-    if "word/document.xml" not in {e.filename for e in entries}:
-        raise UnsupportedType(f"{name!r} is a zip file but not a Word (.docx) document")
+    if required not in {e.filename for e in entries}:
+        raise UnsupportedType(f"{name!r} is a zip file but not {_a(kind)} {kind} document")
 
 
 # ---------------------------------------------------------------- HTML
@@ -177,3 +188,35 @@ def html_text(name: str, data: bytes) -> str:
     if not text or not text.strip():
         raise UnreadableDocument(f"{name!r} has no article text (only navigation or scripts?)")
     return text.strip()
+
+
+# ---------------------------------------------------------------- EPUB
+
+_BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption"}
+
+
+def epub_text(name: str, data: bytes) -> str:
+    """The chapters of an e-book in reading order (its spine), one text block per line."""
+    from lxml import etree
+
+    _check_zip(name, data, kind="EPUB", required="META-INF/container.xml")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            container = etree.fromstring(archive.read("META-INF/container.xml"))
+            opf_path = container.find(".//{*}rootfile").get("full-path")
+            opf = etree.fromstring(archive.read(opf_path))
+            base = opf_path.rsplit("/", 1)[0] + "/" if "/" in opf_path else ""
+            hrefs = {item.get("id"): item.get("href") for item in opf.iterfind(".//{*}manifest/{*}item")}
+            lines = []
+            for ref in opf.iterfind(".//{*}spine/{*}itemref"):
+                chapter = etree.fromstring(archive.read(base + hrefs[ref.get("idref")]), etree.XMLParser(recover=True))
+                for element in chapter.iter():
+                    if isinstance(element.tag, str) and etree.QName(element).localname in _BLOCKS:
+                        text = " ".join("".join(element.itertext()).split())
+                        if text:
+                            lines.append(text)
+    except (KeyError, AttributeError, etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
+        raise UnreadableDocument(f"{name!r} is not a readable e-book ({type(exc).__name__})") from None
+    if not lines:
+        raise UnreadableDocument(f"{name!r} has no text")
+    return "\n".join(lines)
