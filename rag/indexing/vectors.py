@@ -68,6 +68,8 @@ def _tune(index: faiss.Index) -> None:
 
 def describe(index: faiss.Index) -> str:
     """``"flat"`` or ``"ivf nlist=316 nprobe=64"``: what kind of index this is (for reports)."""
+    if hasattr(index, "describe"):  # an index's segments (rag.indexing.segments.ChunkVectors)
+        return index.describe()
     if isinstance(index, faiss.IndexIVF):
         return f"ivf nlist={index.nlist} nprobe={index.nprobe}"
     return "flat"
@@ -75,6 +77,8 @@ def describe(index: faiss.Index) -> str:
 
 def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the ``k`` nearest rows, best first; ids are -1 past the end."""
+    if hasattr(index, "search_rows"):  # an index's segments (rag.indexing.segments.ChunkVectors)
+        return index.search_rows(query, k)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     scores, ids = index.search(q, min(k, index.ntotal) or 1)
     return scores[0], ids[0]
