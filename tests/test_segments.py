@@ -211,3 +211,19 @@ def test_bm25_scores_match_the_score_matrix(tmp_path):
     for q in ["Levy等人纳入了多少例患者？", "鞘内注射 患者 研究", "帕金森病 随访"]:
         np.testing.assert_allclose(fresh.sentence_bm25.scores(q), matrix.scores(q), atol=1e-6)
     assert fresh.sentence_bm25.document_frequencies() == matrix.document_frequencies()
+
+
+def test_chunk_rows_read_like_the_list_they_stand_for():
+    from rag.ingest.chunks import Chunk
+
+    src = [Chunk(f"d#{i}", "d", "", i, i + 1, (i, i + 1)) for i in range(10)]
+    other = [Chunk(f"e#{i}", "e", "", i, i + 1, (i,)) for i in range(3)]
+    rows = segments.ChunkRows([(src, 0, 4, 0), (other, 0, 3, 4), (src, 4, 10, 3)])
+    want = src[:4] + segments.shifted(other, 4) + segments.shifted(src[4:], 3)
+    assert len(rows) == 13 and list(rows) == want and rows == want
+    assert [rows[i] for i in range(-13, 13)] == want + want
+    assert rows[2:9] == want[2:9]
+    spliced = segments.ChunkRows(rows.cut(0, 4) + rows.cut(7, 13, -3))
+    assert list(spliced) == src[:4] + segments.shifted(src[4:], 0)[0:0] + segments.shifted(want[7:], -3)
+    with pytest.raises(IndexError):
+        rows[13]

@@ -241,6 +241,13 @@ class Postings:
         self.dl = lengths[self.rows]  # each posting's text length
         self.lengths = lengths
         self._offsets: np.ndarray | None = None
+        self._whole: TermStats | None = None
+
+    def whole_stats(self) -> TermStats:
+        """``stats`` of every text (computed once: postings never change)."""
+        if self._whole is None:
+            self._whole = self.stats(0, self.n)
+        return self._whole
 
     def of(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(local rows, term frequencies, text lengths) of the texts holding ``term``."""

@@ -29,7 +29,8 @@ tiered merges.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -212,25 +213,68 @@ class ChunkVectors:
         return kinds[0] if len(kinds) == 1 else f"{len(kinds)} segments: " + ", ".join(kinds)
 
 
-def _bm25(layout: Layout, kind: str, inv: np.ndarray) -> lexical.SegmentedBm25:
-    """BM25 over the view's rows, with corpus statistics summed over the live documents."""
+def _postings(seg: Segment, kind: str) -> lexical.Postings:
+    return seg.chunk_postings if kind == "chunks" else seg.sentence_postings
+
+
+def _doc_stats(seg: Segment, doc_id: str, kind: str) -> lexical.TermStats:
+    a, b = (0, 1) if kind == "chunks" else (2, 3)
+    span = seg.spans[doc_id]
+    return _postings(seg, kind).stats(span[a], span[b])
+
+
+def _corpus_stats(layout: Layout, kind: str) -> lexical.TermStats:
+    """Document frequencies and total length of the live texts, from scratch: each segment's
+    whole statistics less those of its tombstoned documents (few, until a merge)."""
     df: dict[str, int] = {}
     total = 0
     for seg, live in zip(layout.segments, layout.live):
-        postings = seg.chunk_postings if kind == "chunks" else seg.sentence_postings
-        a, b = (0, 1) if kind == "chunks" else (2, 3)
-        if len(live) == len(seg.documents):
-            stats = postings.stats(0, postings.n)
-        else:
-            stats = lexical.TermStats.sum(postings.stats(seg.spans[d][a], seg.spans[d][b]) for d in live)
-        for t, n in stats.df.items():
+        if not live:
+            continue
+        whole = _postings(seg, kind).whole_stats()
+        alive = set(live)
+        dead = [d for d in seg.documents if d not in alive]
+        for t, n in whole.df.items():
             df[t] = df.get(t, 0) + n
-        total += stats.length
+        total += whole.length
+        for d in dead:
+            gone = _doc_stats(seg, d, kind)
+            for t, n in gone.df.items():
+                df[t] -= n
+            total -= gone.length
+    return lexical.TermStats({t: n for t, n in df.items() if n}, total)
+
+
+def _bm25(layout: Layout, kind: str, inv: np.ndarray, stats: lexical.TermStats | None = None) -> lexical.SegmentedBm25:
+    """BM25 over the view's rows, with the corpus statistics of the live documents."""
+    stats = stats or _corpus_stats(layout, kind)
     bases = layout.chunk_bases if kind == "chunks" else layout.sentence_bases
-    parts = [(s.chunk_postings if kind == "chunks" else s.sentence_postings, int(base))
-             for s, base in zip(layout.segments, bases)]
+    parts = [(_postings(s, kind), int(base)) for s, base in zip(layout.segments, bases)]
     size = len(layout.chunk_rows if kind == "chunks" else layout.sentence_rows)
-    return lexical.SegmentedBm25(parts, inv, size, df, total, layout, kind)
+    return lexical.SegmentedBm25(parts, inv, size, stats.df, stats.length, layout, kind)
+
+
+def _changed_stats(index, kind: str, removed: set[str], added: Segment | None) -> lexical.TermStats:
+    """The statistics of ``index``'s live texts, less the removed documents', plus the added segment's."""
+    old = index.chunk_bm25 if kind == "chunks" else index.sentence_bm25
+    layout: Layout = index.layout
+    df = dict(old.df)
+    total = old.total_length
+    for d in removed:
+        gone = _doc_stats(layout.segments[layout.where[d]], d, kind)
+        for t, n in gone.df.items():
+            left = df[t] - n
+            if left:
+                df[t] = left
+            else:
+                del df[t]
+        total -= gone.length
+    if added is not None:
+        new = _postings(added, kind).whole_stats()
+        for t, n in new.df.items():
+            df[t] = df.get(t, 0) + n
+        total += new.length
+    return lexical.TermStats(df, total)
 
 
 def assemble(segments: list[Segment], live: list[tuple[str, ...]]) -> dict:
@@ -239,15 +283,14 @@ def assemble(segments: list[Segment], live: list[tuple[str, ...]]) -> dict:
     order = sorted(where, key=doc_key)
     cbases = np.concatenate([[0], np.cumsum([s.n_chunks for s in segments])]).astype(np.int64)
     sbases = np.concatenate([[0], np.cumsum([s.n_sentences for s in segments])]).astype(np.int64)
-    documents, sentences, chunks, crows, srows, ccounts, scounts = {}, [], [], [], [], [], []
+    documents, sentences, runs, crows, srows, ccounts, scounts = {}, [], [], [], [], [], []
     for doc_id in order:
         k = where[doc_id]
         seg = segments[k]
         c0, c1, s0, s1 = seg.spans[doc_id]
         documents[doc_id] = seg.documents[doc_id]
-        delta = len(sentences) - s0
+        runs.append((seg.chunks, c0, c1, len(sentences) - s0))
         sentences.extend(seg.sentences[s0:s1])
-        chunks.extend(shifted(seg.chunks[c0:c1], delta))
         crows.append(np.arange(c0, c1) + cbases[k])
         srows.append(np.arange(s0, s1) + sbases[k])
         ccounts.append(c1 - c0)
@@ -256,10 +299,10 @@ def assemble(segments: list[Segment], live: list[tuple[str, ...]]) -> dict:
                     np.array(ccounts, dtype=np.int64), np.array(scounts, dtype=np.int64),
                     np.concatenate(crows).astype(np.int64) if crows else np.zeros(0, np.int64),
                     np.concatenate(srows).astype(np.int64) if srows else np.zeros(0, np.int64))
-    return _view(layout, documents, sentences, chunks)
+    return _view(layout, documents, sentences, ChunkRows(runs))
 
 
-def _view(layout: Layout, documents, sentences, chunks) -> dict:
+def _view(layout: Layout, documents, sentences, chunks, stats: dict | None = None) -> dict:
     dim = layout.segments[0].sentence_vectors.shape[1]
     cinv = _inverse(layout.chunk_rows, int(layout.chunk_bases[-1]))
     sinv = _inverse(layout.sentence_rows, int(layout.sentence_bases[-1]))
@@ -267,9 +310,85 @@ def _view(layout: Layout, documents, sentences, chunks) -> dict:
         "documents": documents, "sentences": sentences, "chunks": chunks,
         "chunk_vectors": ChunkVectors(layout, cinv),
         "sentence_vectors": RowVectors([s.sentence_vectors for s in layout.segments], layout.sentence_rows, dim),
-        "chunk_bm25": _bm25(layout, "chunks", cinv), "sentence_bm25": _bm25(layout, "sentences", sinv),
+        "chunk_bm25": _bm25(layout, "chunks", cinv, (stats or {}).get("chunks")),
+        "sentence_bm25": _bm25(layout, "sentences", sinv, (stats or {}).get("sentences")),
         "layout": layout,
     }
+
+
+class ChunkRows(Sequence):
+    """The view's chunks, kept as runs of segment chunks each with the offset its sentence ids
+    move by: ``rows[i]`` makes chunk ``i`` with its ids moved when it is read. Splicing a
+    document in or out changes a few runs, however many chunks follow it (moving the ids of
+    every following chunk took most of a second at 100k chunks)."""
+
+    def __init__(self, runs: list[tuple[list[Chunk], int, int, int]]):
+        joined: list[list] = []
+        for src, a, b, delta in runs:
+            if b <= a:
+                continue
+            if joined and joined[-1][0] is src and joined[-1][2] == a and joined[-1][3] == delta:
+                joined[-1][2] = b
+            else:
+                joined.append([src, a, b, delta])
+        self.runs = [tuple(r) for r in joined]
+        self.starts = [0]
+        for _, a, b, _ in self.runs:
+            self.starts.append(self.starts[-1] + b - a)
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("chunk row out of range")
+        k = bisect_right(self.starts, i) - 1
+        src, a, _, delta = self.runs[k]
+        chunk = src[a + i - self.starts[k]]
+        return chunk if delta == 0 else _moved(chunk, delta)
+
+    def __iter__(self):
+        for src, a, b, delta in self.runs:
+            if delta == 0:
+                yield from src[a:b]
+            else:
+                for chunk in src[a:b]:
+                    yield _moved(chunk, delta)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, ChunkRows)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ChunkRows({len(self)} chunks in {len(self.runs)} runs)"
+
+    def cut(self, start: int, stop: int, delta: int = 0) -> list[tuple[list[Chunk], int, int, int]]:
+        """The runs of rows ``start:stop``, their ids moved ``delta`` further."""
+        out = []
+        k = max(0, bisect_right(self.starts, start) - 1)
+        while k < len(self.runs) and self.starts[k] < stop:
+            src, a, b, d = self.runs[k]
+            lo = a + max(0, start - self.starts[k])
+            hi = a + min(b - a, stop - self.starts[k])
+            if hi > lo:
+                out.append((src, lo, hi, d + delta))
+            k += 1
+        return out
+
+
+def _moved(chunk: Chunk, delta: int) -> Chunk:
+    ids = chunk.sentence_ids
+    moved = object.__new__(Chunk)
+    fields = chunk.__dict__.copy()
+    fields["sentence_ids"] = tuple([i + delta for i in ids])
+    object.__setattr__(moved, "__dict__", fields)
+    return moved
 
 
 def shifted(chunks: list[Chunk], delta: int) -> list[Chunk]:
@@ -290,6 +409,7 @@ def apply(index, removed: set[str], added: Segment | None) -> dict:
     """The view after dropping the documents ``removed`` and adding ``added``'s, made from
     ``index``'s view by splicing (``index`` itself is left as it was)."""
     old: Layout = index.layout
+    stats = {kind: _changed_stats(index, kind, removed, added) for kind in ("chunks", "sentences")}
     segments = list(old.segments) + ([added] if added is not None else [])
     live = [tuple(d for d in docs if d not in removed) for docs in old.live] + (
         [tuple(added.documents)] if added is not None else [])
@@ -311,7 +431,7 @@ def apply(index, removed: set[str], added: Segment | None) -> dict:
         if doc_id in new_docs:
             a0, a1, b0, b1 = added.spans[doc_id]
             new_sentences = added.sentences[b0:b1]
-            new_chunks = shifted(added.chunks[a0:a1], sstart - b0)
+            new_chunks = [(added.chunks, a0, a1, sstart - b0)]
             new_crows = np.arange(a0, a1, dtype=np.int64) + cbase
             new_srows = np.arange(b0, b1, dtype=np.int64) + sbase
         else:
@@ -319,10 +439,10 @@ def apply(index, removed: set[str], added: Segment | None) -> dict:
             new_crows = new_srows = np.zeros(0, dtype=np.int64)
         delta = len(new_sentences) - (s1 - sstart)
         sentences = sentences[:sstart] + new_sentences + sentences[s1:]
-        chunks = chunks[:cstart] + new_chunks + shifted(chunks[c1:], delta)
+        chunks = ChunkRows(chunks.cut(0, cstart) + new_chunks + chunks.cut(c1, len(chunks), delta))
         crows = np.concatenate([crows[:cstart], new_crows, crows[c1:]])
         srows = np.concatenate([srows[:sstart], new_srows, srows[s1:]])
-        counts = (np.array([len(new_chunks)]), np.array([len(new_sentences)])) if doc_id in new_docs else (
+        counts = (np.array([len(new_crows)]), np.array([len(new_sentences)])) if doc_id in new_docs else (
             np.zeros(0, np.int64), np.zeros(0, np.int64))
         drop = pos + 1 if present else pos
         ccounts = np.concatenate([ccounts[:pos], counts[0], ccounts[drop:]]).astype(np.int64)
@@ -341,7 +461,7 @@ def apply(index, removed: set[str], added: Segment | None) -> dict:
             documents[d] = new_docs[d]
         documents = {d: documents[d] for d in order}
     layout = Layout(segments, live, order, keys, where, ccounts, scounts, crows, srows)
-    return _view(layout, documents, sentences, chunks)
+    return _view(layout, documents, sentences, chunks, stats)
 
 
 def merge_plan(layout: Layout) -> list[int] | None:
