@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from rag.indexing import index as index_mod
-from rag.indexing import lifecycle, segments, store
+from rag.indexing import lifecycle, segments, store, vectors
 from rag.indexing.embedder import HashEmbedder
 from rag.errors import IndexStoreError
 from rag.config import Settings
-from tests.test_incremental_build import DOCS, NEW, _same_index
+from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _same_index
 
 MORE = {
     "e.txt": "帕金森病\n一项开放标签研究纳入了12例帕金森病患者,术后随访两年,运动评分平均改善了30%。\n",
@@ -63,6 +63,12 @@ def _same_everywhere(tmp_path, settings, changed, files) -> None:
     _same_index(changed, fresh)
     loaded = lifecycle.load(settings.index_dir)
     _same_index(loaded, fresh)
+    for question in QUESTIONS:  # the dense search over segments, tombstones left out, is the fresh one's
+        for idx in (changed, loaded):
+            got, want = (vectors.search(x.chunk_vectors, HashEmbedder().encode([question], True)[0], 50)
+                         for x in (idx, fresh))
+            np.testing.assert_array_equal(got[1], want[1])
+            np.testing.assert_allclose(got[0], want[0], atol=1e-6)
     assert loaded.manifest == changed.manifest
     assert index_mod.stale_reasons(changed.manifest, index_mod.fingerprint(settings, {
         k: d.sha256 for k, d in fresh.documents.items()})) == []

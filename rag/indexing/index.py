@@ -1,7 +1,18 @@
-"""The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest) and
-checking whether a build still matches the corpus, model and settings.
+"""The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest),
+changing it one document at a time, and checking whether a build still matches the corpus,
+model and settings.
 
-On disk it is ``rag.indexing.store``'s; when it is (re)built, published and loaded is ``rag.indexing.lifecycle``'s.
+An ``Index`` is the live view of a list of immutable segments (``rag.indexing.segments``).
+``build`` makes one segment of the whole corpus (reusing an earlier build's split sentences,
+BM25 terms and vectors for unchanged documents). ``change`` adds, replaces or deletes
+documents: the new versions become one new segment, the old ones are tombstoned, and the
+view is spliced, so it costs about the changed documents (measured in docs/benchmarks.md,
+"Adding and deleting a document"). Either way the result is the index a build from scratch
+of the same corpus gives: same rows in the same order, same vectors, same BM25 scores
+(``tests/test_segments.py``, ``tests/test_incremental_build.py``).
+
+On disk it is ``rag.indexing.store``'s; when it is (re)built, changed, published and loaded is
+``rag.indexing.lifecycle``'s.
 """
 
 from __future__ import annotations

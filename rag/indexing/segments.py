@@ -33,6 +33,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 
 from rag.indexing import lexical, vectors
@@ -176,19 +177,34 @@ class ChunkVectors:
         live = np.bincount(np.searchsorted(self.bases, layout.chunk_rows, side="right") - 1,
                            minlength=len(layout.segments))
         self.dead = [s.n_chunks - int(n) for s, n in zip(layout.segments, live)]
+        self._selectors: dict = {}
 
     @property
     def d(self) -> int:
         return self.layout.segments[0].chunk_index.d
 
+    def _params(self, k: int, seg: Segment, base: int):
+        """Search parameters leaving out the segment's tombstoned rows (made once per segment)."""
+        if k not in self._selectors:
+            local = np.flatnonzero(self.inv[base:base + seg.n_chunks] < 0).astype(np.int64)
+            sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(local))
+            index = seg.chunk_index
+            params = (faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe) if isinstance(index, faiss.IndexIVF)
+                      else faiss.SearchParameters(sel=sel))
+            self._selectors[k] = (params, sel, local)  # faiss keeps pointers: hold the objects
+        return self._selectors[k][0]
+
     def search_rows(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         found_s, found_r = [], []
-        for seg, base, dead in zip(self.layout.segments, self.bases, self.dead):
+        for n, (seg, base, dead) in enumerate(zip(self.layout.segments, self.bases, self.dead)):
             if seg.n_chunks == dead:
                 continue
-            kk = min(seg.n_chunks, k + dead)
-            scores, ids = seg.chunk_index.search(q, kk)
+            kk = min(seg.n_chunks - dead, k)
+            if dead:
+                scores, ids = seg.chunk_index.search(q, kk, params=self._params(n, seg, int(base)))
+            else:
+                scores, ids = seg.chunk_index.search(q, kk)
             ok = ids[0] >= 0
             rows = self.inv[ids[0][ok] + base]
             keep = rows >= 0
