@@ -233,3 +233,19 @@ def test_chunk_rows_read_like_the_list_they_stand_for():
     assert list(spliced) == src[:4] + segments.shifted(src[4:], 0)[0:0] + segments.shifted(want[7:], -3)
     with pytest.raises(IndexError):
         rows[13]
+
+
+def test_a_full_rebuild_reuses_a_build_of_several_segments(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments, "MAX_DEAD_SHARE", 0.9)  # keep the tombstone: a tiny corpus
+    settings, live = _live(tmp_path)
+    _write(settings, {"d.txt": NEW})
+    changed = lifecycle.update(settings, HashEmbedder(), live, ["d.txt"])
+    (settings.corpus_dir / "a.txt").unlink()
+    changed = lifecycle.update(settings, HashEmbedder(), changed, ["a.txt"])
+    assert len(changed.layout.segments) == 2 and changed.layout.dead_rows()
+    _write(settings, {"e.txt": MORE["e.txt"]})
+    rebuilt = lifecycle.rebuild(settings, HashEmbedder(), progress=False)  # reuses the live build read from disk
+    assert len(rebuilt.layout.segments) == 1
+    files = {**DOCS, "d.txt": NEW, "e.txt": MORE["e.txt"]}
+    del files["a.txt"]
+    _same_everywhere(tmp_path, settings, rebuilt, files)
