@@ -553,7 +553,8 @@ def updates(args: dict) -> dict:
         index.remove_ids(ids)
         inc[f"{name} remove_ids"] = time.perf_counter() - t
     return {
-        "n_target": target, "chunks": n_chunks, "documents": n_docs, "new_doc_chunks": new_chunks, "initial": initial,
+        "n_target": target, "chunks": n_chunks, "documents": n_docs, "new_doc_chunks": new_chunks,
+        "new_doc_chars": len(text), "initial": initial,
         "add_s": add_s, "add_timings": add_timings, "delete_s": delete_s, "delete_timings": delete_timings,
         "replace_s": replace_s, "replace_timings": replace_timings, "bm25_query_ms": bm25_ms, "load_s": load_s,
         "faiss_incremental_ms": {k: round(v * 1000, 3) for k, v in inc.items()},
