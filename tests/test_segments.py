@@ -249,3 +249,17 @@ def test_a_full_rebuild_reuses_a_build_of_several_segments(tmp_path, monkeypatch
     files = {**DOCS, "d.txt": NEW, "e.txt": MORE["e.txt"]}
     del files["a.txt"]
     _same_everywhere(tmp_path, settings, rebuilt, files)
+
+
+def test_a_change_naming_a_collected_build_is_refused_and_the_live_one_stays(tmp_path):
+    settings, live = _live(tmp_path)
+    _write(settings, {"d.txt": NEW})
+    changed = lifecycle.update(settings, HashEmbedder(), live, ["d.txt"])
+    import shutil
+
+    shutil.rmtree(live.path)  # as if another process's rebuild had collected it
+    _write(settings, {"e.txt": MORE["e.txt"]})
+    with pytest.raises(IndexStoreError, match="gone"):
+        lifecycle.update(settings, HashEmbedder(), changed, ["e.txt"])
+    assert store.current_build(settings.index_dir) == changed.path
+    assert not list(settings.index_dir.glob(".tmp-build-*"))  # the refused build's folder is gone

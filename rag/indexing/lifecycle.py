@@ -106,6 +106,9 @@ def publish(index: Index, root: Path) -> Path:
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for seg in index.layout.segments:
         if seg.name is None:
             seg.name = final.name  # later builds name this one for the segment

@@ -61,6 +61,12 @@ def write_build(index: Index, folder: Path) -> dict:
     manifest = dict(index.manifest)
     manifest["segments"] = [{"build": seg.name or ".", "documents": list(live)}
                             for seg, live in zip(layout.segments, layout.live) if live]
+    for entry in manifest["segments"]:
+        # Another process (a `rag index` beside the server) may have collected a build this
+        # one names: publishing would make a build that cannot load.
+        if entry["build"] != "." and not (folder.parent / entry["build"] / MANIFEST).is_file():
+            raise IndexStoreError(f"index segment {entry['build']} is gone (another process rebuilt the index): "
+                                  "reload the index and try again")
     manifest["files"] = {
         p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
     }
