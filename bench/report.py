@@ -530,6 +530,12 @@ def _updates(results: dict) -> str:
         "",
         "write+publish is the rest of the total: the segment's files and manifest written and fsynced, the "
         "pointer switched, garbage collected (and, for the add, listing the documents the service returns).",
+        "",
+        "Not in this table: merges (`rag.indexing.segments.merge_plan`). With more than 8 segments the newest are "
+        "merged into one as part of the change that makes the ninth (small segments: cheap); the big first segment "
+        "is merged only when the others together reach half its size, and every segment is compacted when "
+        "tombstoned rows pass 25%: such a merge re-packs a corpus-sized segment (vectors, FAISS index, postings, "
+        "files) inside that one change, synchronously.",
     ]
     for u in ups:
         ini = u["initial"]
