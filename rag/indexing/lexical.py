@@ -293,6 +293,8 @@ class SegmentedBm25:
         self.total_length = total_length
         self._layout, self._kind = layout, kind
         self._frequencies: dict[str, int] | None = None
+        # Whether each segment has rows left out of the view (tombstoned documents).
+        self.dead = [bool(np.any(inv[base:base + p.n] < 0)) for p, base in parts]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every live text for ``query`` (zeros when no term is known)."""
@@ -306,17 +308,25 @@ class SegmentedBm25:
         for term in terms:
             df = self.df[term]
             idf = np.log(1 + (np.array([n], dtype=np.int64) - df + 0.5) / (df + 0.5)).astype(np.float32)
-            for postings, base in self.parts:
+            for k, (postings, base) in enumerate(self.parts):
                 found = postings.of(term)
                 if found is None:
                     continue
                 rows, tf, dl = found
                 view = self.inv[rows + base]
-                keep = view >= 0
-                if not keep.all():
+                if self.dead[k]:  # a segment with tombstones: drop their postings
+                    keep = view >= 0
                     view, tf, dl = view[keep], tf[keep], dl[keep]
-                tfc = tf / (K1 * ((1 - B) + B * dl / avgdl) + tf)
-                out[view] += (idf * tfc).astype(np.float32)
+                # tf / (k1 * ((1 - b) + b * dl / avgdl) + tf), the same operations in the same
+                # order, in place (fewer temporaries: this loop is most of a query's BM25 time).
+                norm = dl * B
+                norm /= avgdl
+                norm += 1 - B
+                norm *= K1
+                norm += tf
+                np.divide(tf, norm, out=norm)
+                norm *= idf
+                np.add.at(out, view, norm.astype(np.float32))  # rows are distinct: one add each
         return out
 
     def document_frequencies(self) -> dict[str, int]:
