@@ -463,7 +463,8 @@ def scale_langchain(args: dict) -> dict:
 
 
 def updates(args: dict) -> dict:
-    """Add then delete one document through the service at ``n`` chunks (random vectors, real everything else)."""
+    """Add, replace, then delete one document through the service at ``n`` chunks (random vectors,
+    real everything else); BM25 query time over the resulting segments; loading the build."""
     _quiet()
     import faiss
 
@@ -504,19 +505,35 @@ def updates(args: dict) -> dict:
         assistant = Assistant(Pipeline(settings, built, embedder, load_answer_models()))
         name, text = synth.documents(1, seed=999_999)[0]
         new_name = "added-" + name
-        add_s = add_timings = delete_s = delete_timings = None
+        add_s = add_timings = delete_s = delete_timings = replace_s = replace_timings = None
+        bm25_ms = load_s = None
         new_chunks = round(per_doc)
-        if args.get("add", True):
+
+        def change(fn) -> tuple[float, dict]:
             t = time.perf_counter()
-            info = assistant.add_document(new_name, text.encode("utf-8"))
-            add_s = round(time.perf_counter() - t, 2)
-            add_timings = assistant.pipeline.index.manifest["build_timings_s"]
+            fn()
+            total = time.perf_counter() - t
+            tm = dict(assistant.pipeline.index.manifest["build_timings_s"])
+            tm["write_publish_s"] = round(total - sum(tm.values()), 3)  # the rest: writing, fsync, switch, GC
+            return round(total, 3), tm
+
+        if args.get("add", True):
+            info = {}
+            add_s, add_timings = change(lambda: info.update(assistant.add_document(new_name, text.encode("utf-8"))))
             new_chunks = info["chunks"]
+            edited = text.replace("。", "。补充说明一句。", 1)
+            replace_s, replace_timings = change(lambda: assistant.add_document(new_name, edited.encode("utf-8")))
+            # BM25 at query time over the segments (the scores of every chunk and sentence for a question).
+            index = assistant.pipeline.index
+            qs = questions(20)
+            bm25_ms = {"chunks": stats_ms(timed(index.chunk_bm25.scores, qs)),
+                       "sentences": stats_ms(timed(index.sentence_bm25.scores, qs)),
+                       "segments": len(index.layout.segments)}
             if args.get("delete", True):
-                t = time.perf_counter()
-                assistant.delete_document(new_name)
-                delete_s = round(time.perf_counter() - t, 2)
-                delete_timings = assistant.pipeline.index.manifest["build_timings_s"]
+                delete_s, delete_timings = change(lambda: assistant.delete_document(new_name))
+            t = time.perf_counter()
+            lifecycle.load(index_dir)  # the live build and the segments it names, checksums verified
+            load_s = round(time.perf_counter() - t, 2)
         n_chunks = built.manifest["counts"]["chunks"]
 
     # What FAISS alone would need for the same change, where it supports it.
@@ -536,8 +553,10 @@ def updates(args: dict) -> dict:
         index.remove_ids(ids)
         inc[f"{name} remove_ids"] = time.perf_counter() - t
     return {
-        "n_target": target, "chunks": n_chunks, "documents": n_docs, "new_doc_chunks": new_chunks, "initial": initial,
+        "n_target": target, "chunks": n_chunks, "documents": n_docs, "new_doc_chunks": new_chunks,
+        "new_doc_chars": len(text), "initial": initial,
         "add_s": add_s, "add_timings": add_timings, "delete_s": delete_s, "delete_timings": delete_timings,
+        "replace_s": replace_s, "replace_timings": replace_timings, "bm25_query_ms": bm25_ms, "load_s": load_s,
         "faiss_incremental_ms": {k: round(v * 1000, 3) for k, v in inc.items()},
     }
 

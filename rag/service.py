@@ -1,8 +1,9 @@
 """The long-lived assistant behind the HTTP API: one pipeline, swapped whole when documents change.
 
 Readers take the current pipeline once per request, so an answer always comes from one
-complete index, the old or the new, never a mixture. Writers are serialised by a lock;
-a failed rebuild puts the corpus back as it was.
+complete index, the old or the new, never a mixture (a change makes a new Index beside the
+old one, ``rag.indexing.lifecycle.update``). Writers are serialised by a lock; a failed
+update puts the corpus back as it was.
 """
 
 from __future__ import annotations
@@ -60,12 +61,9 @@ class Assistant:
     def documents(self) -> list[dict]:
         """The indexed documents with their sizes."""
         index = self.pipeline.index
-        sentences: dict[str, int] = {}
-        chunks: dict[str, int] = {}
-        for s in index.sentences:
-            sentences[s.doc_id] = sentences.get(s.doc_id, 0) + 1
-        for c in index.chunks:
-            chunks[c.doc_id] = chunks.get(c.doc_id, 0) + 1
+        layout = index.layout  # rows per document, kept by every change: no pass over all rows
+        sentences = dict(zip(layout.order, layout.sentence_counts.tolist()))
+        chunks = dict(zip(layout.order, layout.chunk_counts.tolist()))
         listed = []
         for d in index.documents.values():
             record = self.catalogue.get(d.doc_id)
@@ -117,10 +115,12 @@ class Assistant:
             metadata.remove(corpus, doc_id)
 
     def _rebuild_or_restore(self, path: Path, previous: bytes | None) -> None:
-        """Rebuild (reusing unchanged vectors) and publish; on failure, undo the corpus change."""
+        """Index the one changed document on top of the live index (a new segment, unchanged
+        documents untouched) and publish; on failure, undo the corpus change."""
         current = self.pipeline
         try:
-            built = lifecycle.rebuild(current.settings, current.embedder, progress=False, reuse=current.index)
+            doc_id = path.relative_to(current.settings.corpus_dir).as_posix()
+            built = lifecycle.update(current.settings, current.embedder, current.index, [doc_id])
         except Exception:
             if previous is None:
                 path.unlink(missing_ok=True)
@@ -128,4 +128,4 @@ class Assistant:
                 docs_mod.write_document(path.parent, path.name, previous)
             raise
         self.pipeline = dataclasses.replace(current, index=built)
-        log.info("index rebuilt: %s", built.manifest["counts"])
+        log.info("index updated: %s", built.manifest["counts"])

@@ -301,7 +301,7 @@ def test_index_truncated_faiss_without_verify_still_raises_indexerror(small):
         lifecycle.load(small.index_dir, verify=False)
 
 
-@pytest.mark.parametrize("name", ["chunks.json", "sentences.npy", "bm25_chunks/vocab.index.json", "documents.jsonl"])
+@pytest.mark.parametrize("name", ["chunks.json", "sentences.npy", "bm25_chunks/terms_vocab.json", "documents.jsonl"])
 def test_index_other_corrupted_or_missing_files_raise(small, name):
     _, path = build_and_publish(small)
     _flip(path / name)

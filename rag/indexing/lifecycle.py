@@ -1,13 +1,17 @@
 """The index's life: whether the live build is fresh, rebuilding and publishing it, loading it.
 
 ``rag.indexing.index`` builds in memory and ``rag.indexing.store`` owns the files; this module decides when to
-build and makes a build live. The CLI, the evaluation suites and the service all go through it.
+build and makes a build live. The CLI, the evaluation suites and the service all go through it:
+``rebuild`` for a whole corpus (reusing what it can of the live build), ``update`` for a few
+documents added, replaced or deleted (a new segment and a small manifest, published by the
+same atomic switch of CURRENT).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 from rag.indexing import store
@@ -16,7 +20,8 @@ from rag.progress import stage
 from rag.ingest.corpus import corpus_hashes
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.errors import IndexStoreError, RagError
-from rag.indexing.index import Index, build, fingerprint, stale_reasons
+from rag.indexing.index import Index, build, change, fingerprint, stale_reasons, structure_rules
+from rag.ingest.corpus import Document, load_document, read_text
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,27 @@ def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse
         built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
         publish(built, settings.index_dir)
     return built
+
+
+def update(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[str]) -> Index:
+    """Index the corpus files ``doc_ids`` as they are now (added, replaced, or deleted when
+    the file is gone) on top of ``index`` and publish the result; ``index`` is left as it was.
+
+    Only these documents are read, split, embedded and written (``rag.indexing.index.change``):
+    the new build names the live build's segments instead of copying them.
+    """
+    t = time.perf_counter()
+    rules = structure_rules(settings)
+    docs: dict[str, Document | None] = {}
+    for doc_id in doc_ids:
+        path = settings.corpus_dir / doc_id
+        docs[doc_id] = load_document(doc_id, read_text(path), rules) if path.is_file() else None
+    read_s = time.perf_counter() - t
+    changed = change(settings, embedder, index, docs)
+    # Reading and splitting the changed files is part of the change the manifest records.
+    changed.manifest["build_timings_s"] = {"read_split_s": round(read_s, 3), **changed.manifest["build_timings_s"]}
+    publish(changed, settings.index_dir)
+    return changed
 
 
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> Index:
@@ -80,6 +106,12 @@ def publish(index: Index, root: Path) -> Path:
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise IndexStoreError(f"cannot write the index in {root}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for seg in index.layout.segments:
+        if seg.name is None:
+            seg.name = final.name  # later builds name this one for the segment
     index.manifest, index.path = manifest, final
     return final
 

@@ -68,6 +68,8 @@ def _tune(index: faiss.Index) -> None:
 
 def describe(index: faiss.Index) -> str:
     """``"flat"`` or ``"ivf nlist=316 nprobe=64"``: what kind of index this is (for reports)."""
+    if hasattr(index, "describe"):  # an index's segments (rag.indexing.segments.ChunkVectors)
+        return index.describe()
     if isinstance(index, faiss.IndexIVF):
         return f"ivf nlist={index.nlist} nprobe={index.nprobe}"
     return "flat"
@@ -79,6 +81,8 @@ def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | 
     With ``allowed`` (row ids), only those rows are searched: FAISS filters while it searches,
     so a question scoped to a few documents still gets its ``k`` best among them.
     """
+    if hasattr(index, "search_rows"):  # an index's segments (rag.indexing.segments.ChunkVectors)
+        return index.search_rows(query, k, allowed)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     if allowed is None:
         scores, ids = index.search(q, min(k, index.ntotal) or 1)
