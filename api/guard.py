@@ -19,9 +19,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Paths open without the key: readiness, the chat page (static; it asks for the key itself) and the
-# API's own description (/docs, /redoc and their assets hold no data, and a browser cannot send the key).
-PUBLIC_PATHS = frozenset({"/health", "/", "/view", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# Paths open without the key: readiness, and the chat page and source viewer (static; they ask
+# for the key themselves). The API's description (/docs, /redoc, /openapi.json) stays behind the
+# key like the API; only the Swagger UI and ReDoc library files they load are open.
+PUBLIC_PATHS = frozenset({"/health", "/", "/view"})
 PUBLIC_PREFIXES = ("/docs-assets/",)
 
 

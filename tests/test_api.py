@@ -300,7 +300,7 @@ def test_api_delete_with_escaping_id_is_refused(doc_env):
     assert (settings.corpus_dir / "msc-neuro-review.zh.txt").exists()
 
 
-def test_api_auth_required_everywhere_but_health_and_docs(real_pipeline):
+def test_api_auth_required_everywhere_but_health(real_pipeline):
     settings = real_pipeline.settings.model_copy(update={"api_key": "s3cret-key"})
     pipeline = Pipeline(settings, real_pipeline.index, real_pipeline.embedder, real_pipeline.models)
     with ServerThread(create_app(assistant=Assistant(pipeline))) as s, httpx.Client(base_url=s.base_url, timeout=60) as c:
@@ -313,8 +313,8 @@ def test_api_auth_required_everywhere_but_health_and_docs(real_pipeline):
             assert wrong.status_code == 401
             right = getattr(c, method)(path, headers={"Authorization": "Bearer s3cret-key"}, **kw)
             assert right.status_code == 200
-        for path in ("/docs", "/redoc", "/openapi.json"):  # the API's description holds no data
-            assert c.get(path).status_code == 200
+        for path in ("/docs", "/redoc", "/openapi.json"):  # the API's description needs the key too
+            assert c.get(path).status_code == 401
         client = openai.OpenAI(base_url=f"{s.base_url}/v1", api_key="s3cret-key")
         assert client.chat.completions.create(model="zh-cited-rag", messages=[{"role": "user", "content": "Kim等人纳入几例患者？"}]).choices
 

@@ -115,3 +115,16 @@ def test_feedback_refuses_bad_input(server, body):
 def test_health_says_how_long_a_question_may_be(server):
     s, _ = server
     assert httpx.get(f"{s.base_url}/health").json()["max_question_chars"] == 500
+
+
+def test_a_document_deleted_under_an_answer_still_gets_a_reference(tmp_path):
+    """An answer from the index before a delete may cite the deleted document: its reference falls
+    back to its name instead of failing the request."""
+    from rag.answer.references import references
+    from rag.ingest.catalogue import Catalogue
+
+    (tmp_path / "gone.txt").write_text("标题\n正文。", encoding="utf-8")
+    catalogue = Catalogue(tmp_path)
+    assert catalogue.get("gone.txt").title == "标题"
+    (tmp_path / "gone.txt").unlink()
+    assert references(catalogue.get("gone.txt"), "gone.txt")["gbt7714"] == "gone.txt[Z]."

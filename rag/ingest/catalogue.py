@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rag.errors import DocumentNotFound
 from rag.ingest import metadata
 from rag.ingest.corpus import read_text
 from rag.ingest.metadata import Metadata
@@ -30,7 +29,9 @@ class Catalogue:
         try:
             stat = path.stat()
         except OSError:
-            raise DocumentNotFound(f"no document {doc_id!r}") from None
+            # Deleted while an answer from the index before the delete still cites it: the record
+            # the writer set, if any; the reference falls back to the document's name.
+            return metadata.merged(Metadata(), metadata.read(self.corpus_dir, doc_id))
         meta_stat = meta_path.stat() if meta_path.exists() else None
         key = (stat.st_size, stat.st_mtime_ns, meta_stat and (meta_stat.st_size, meta_stat.st_mtime_ns))
         with self._lock:
