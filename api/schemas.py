@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from rag.config import MAX_TOP_K
 from rag.ingest.metadata import Metadata
@@ -119,21 +119,14 @@ class DocumentInfo(BaseModel):
     references: dict[str, str]
 
 
-class MetadataPatch(BaseModel):
-    """Bibliographic fields to set on a document; a field left out is kept, a null goes back to what the file says."""
+def _patch_of(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with every field optional and unknown fields refused: a partial update of it."""
+    fields = {name: (Annotated[info.annotation, *info.metadata] | None, None) for name, info in model.model_fields.items()}
+    return create_model(f"{model.__name__}Patch", __config__=ConfigDict(extra="forbid"), **fields)
 
-    model_config = {"extra": "forbid"}
 
-    title: str | None = Field(default=None, max_length=500)
-    authors: list[str] | None = Field(default=None, max_length=100)
-    year: int | None = Field(default=None, ge=1000, le=2999)
-    journal: str | None = Field(default=None, max_length=300)
-    volume: str | None = Field(default=None, max_length=50)
-    issue: str | None = Field(default=None, max_length=50)
-    pages: str | None = Field(default=None, max_length=50)
-    doi: str | None = Field(default=None, max_length=200)
-    url: str | None = Field(default=None, max_length=2000)
-    tags: list[str] | None = Field(default=None, max_length=50)
+# Bibliographic fields to set on a document; a field left out is kept, a null goes back to what the file says.
+MetadataPatch = _patch_of(Metadata)
 
 
 class Progress(BaseModel):

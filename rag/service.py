@@ -87,7 +87,7 @@ class Assistant:
         corpus = self.settings.corpus_dir
         path = docs_mod.safe_path(corpus, name)
         if fields:
-            metadata.Metadata(**fields)  # refused before anything is written
+            metadata.Metadata(**{k: v for k, v in fields.items() if v is not None})  # refused before anything is written
         digest = hashlib.sha256(docs_mod.decode_upload(name, data).encode("utf-8")).hexdigest()
         with self._write_lock:
             same = [d.doc_id for d in self.pipeline.index.documents.values() if d.sha256 == digest and d.doc_id != path.name]

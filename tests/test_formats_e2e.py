@@ -232,3 +232,11 @@ def test_the_original_file_and_the_canonical_text_are_served(server):
     assert text == assistant.pipeline.index.documents["als.pdf"].text and text.count(PAGE_BREAK) == 2
     assert client.get("/documents/nope.pdf/text").status_code == 404
     assert client.get("/documents/nope.pdf/file").status_code == 404
+
+
+def test_a_null_field_goes_back_to_what_the_file_says(server):
+    client, _, assistant = server
+    ensure(client, assistant, "hd.html", docfiles.html_with_navigation(ARTICLE))
+    assert client.patch("/documents/hd.html", json={"title": "改过的题名"}).json()["metadata"]["title"] == "改过的题名"
+    back = client.patch("/documents/hd.html", json={"title": None, "authors": None}).json()["metadata"]
+    assert back["title"] == "外泌体治疗阿尔茨海默病的新进展" and back["authors"] == []

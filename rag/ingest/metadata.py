@@ -71,7 +71,7 @@ def read(corpus_dir: Path, doc_id: str) -> dict:
 def write(corpus_dir: Path, doc_id: str, fields: dict) -> None:
     """Store the fields a writer set (atomically: a crash leaves the old record or the new one)."""
     try:
-        Metadata(**fields)
+        Metadata(**{k: v for k, v in fields.items() if v is not None})  # a null goes back to the file's value
     except ValidationError as exc:
         raise CorpusError(f"bad metadata: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
     path = _path(corpus_dir, doc_id)
