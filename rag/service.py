@@ -37,7 +37,9 @@ class Assistant:
 
     def with_references(self, spans: list) -> list:
         """``spans`` (citations or passages) with their documents' reference strings set."""
-        return attach_references(spans, self.catalogue)
+        documents = self.pipeline.index.documents
+        return attach_references(spans, self.catalogue, {s.doc_id: documents[s.doc_id].text for s in spans
+                                                         if s.doc_id in documents})
 
     def scope(self, documents: list[str] | None, year_from: int | None = None, year_to: int | None = None,
               tags: list[str] | None = None) -> list[str] | None:
@@ -66,7 +68,7 @@ class Assistant:
         chunks = dict(zip(layout.order, layout.chunk_counts.tolist()))
         listed = []
         for d in index.documents.values():
-            record = self.catalogue.get(d.doc_id)
+            record = self.catalogue.get(d.doc_id, d.text)
             listed.append({"id": d.doc_id, "chars": len(d.text), "sha256": d.sha256, "sentences": sentences.get(d.doc_id, 0),
                            "chunks": chunks.get(d.doc_id, 0), "pages": page_of(d.text, len(d.text) - 1),
                            "metadata": record.model_dump(), "references": references(record, d.doc_id)})

@@ -14,10 +14,11 @@ from rag.ingest.metadata import Metadata
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def attach_references(spans: list, catalogue) -> list:
-    """``spans`` (citations or passages, changed in place) with their documents' reference strings."""
+def attach_references(spans: list, catalogue, texts: dict[str, str] | None = None) -> list:
+    """``spans`` (citations or passages, changed in place) with their documents' reference strings
+    (``texts``: the documents' canonical texts by id, when the caller holds them)."""
     for span in spans:
-        span.references = references(catalogue.get(span.doc_id), span.doc_id)
+        span.references = references(catalogue.get(span.doc_id, (texts or {}).get(span.doc_id)), span.doc_id)
     return spans
 
 

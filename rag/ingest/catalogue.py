@@ -22,8 +22,9 @@ class Catalogue:
         self._cache: dict[str, tuple[tuple, Metadata]] = {}
         self._lock = threading.Lock()
 
-    def get(self, doc_id: str) -> Metadata:
-        """The record of one document: what its writer set, over what its file says."""
+    def get(self, doc_id: str, text: str | None = None) -> Metadata:
+        """The record of one document: what its writer set, over what its file says (``text``, its
+        canonical text when the caller holds it, saves converting the file again)."""
         path = self.corpus_dir / doc_id
         meta_path = self.corpus_dir / metadata.META_DIR / f"{doc_id}.json"
         try:
@@ -39,7 +40,8 @@ class Catalogue:
         if cached and cached[0] == key:
             return cached[1]
         data = path.read_bytes()
-        record = metadata.merged(metadata.from_file(doc_id, data, read_text(path)), metadata.read(self.corpus_dir, doc_id))
+        record = metadata.merged(metadata.from_file(doc_id, data, text if text is not None else read_text(path)),
+                                 metadata.read(self.corpus_dir, doc_id))
         with self._lock:
             self._cache[doc_id] = (key, record)
         return record
