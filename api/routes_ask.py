@@ -18,21 +18,16 @@ router = APIRouter(dependencies=[Auth], tags=["questions"])
 @router.post("/ask", response_model=Answer, response_model_exclude_none=True)
 async def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
     """A short answer whose every sentence cites the passage it rests on (same JSON as `rag ask --json`)."""
-    pipeline = assistant.pipeline  # one index for the whole request
-    answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
-                                     scope_of(body, assistant))
-    assistant.with_references(answer.citations)
-    return answer
+    return await run_in_threadpool(assistant.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
+                                   body.documents, filters_of(body))
 
 
 @router.post("/ask/stream")
 async def ask_stream(body: AskRequest, assistant: AssistantDep) -> EventSourceResponse:
     """The answer as Server-Sent Events: `delta` events as it is composed, then `done` with the citations."""
-    pipeline = assistant.pipeline
     # Validate and answer before streaming, so bad input still gets a proper 4xx status.
-    answer = await run_in_threadpool(pipeline.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
-                                     scope_of(body, assistant))
-    assistant.with_references(answer.citations)
+    answer = await run_in_threadpool(assistant.ask, body.question, [m.model_dump() for m in body.history], body.top_k,
+                                     body.documents, filters_of(body))
 
     async def events():
         for piece in answer_pieces(answer):
@@ -42,10 +37,9 @@ async def ask_stream(body: AskRequest, assistant: AssistantDep) -> EventSourceRe
     return EventSourceResponse(events())
 
 
-def scope_of(body, assistant) -> list[str] | None:
-    """The documents a request may answer from (its ``documents`` and ``filters``); None for all."""
-    filters = body.filters.model_dump() if body.filters else {}
-    return assistant.scope(body.documents, **filters)
+def filters_of(body) -> dict | None:
+    """A request's metadata filters as keyword arguments (None when it sets none)."""
+    return body.filters.model_dump() if body.filters else None
 
 
 def answer_pieces(answer: Answer) -> list[str]:
@@ -66,9 +60,7 @@ def answer_pieces(answer: Answer) -> list[str]:
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse:
     """Ranked source passages for a claim: section, span, exact quote and a citation string."""
-    pipeline = assistant.pipeline
-    passages = assistant.with_references(
-        await run_in_threadpool(pipeline.search, body.claim, body.top_k, scope_of(body, assistant)))
+    passages = await run_in_threadpool(assistant.search, body.claim, body.top_k, body.documents, filters_of(body))
     return SearchResponse(claim=body.claim.strip(), passages=[Quote(**p.model_dump(), citation=citation_string(p)) for p in passages])
 
 

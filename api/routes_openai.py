@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import AssistantDep, Auth
-from api.routes_ask import answer_pieces, scope_of
+from api.routes_ask import answer_pieces, filters_of
 from api.schemas import MAX_HISTORY, Answer, ChatRequest
 
 MODEL_ID = "zh-cited-rag"
@@ -36,9 +36,8 @@ async def chat_completions(body: ChatRequest, assistant: AssistantDep):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the last message must come from the user")
     question = body.messages[-1].content
     history = [m.model_dump() for m in body.messages[:-1] if m.role != "system"][-MAX_HISTORY:]
+    answer = await run_in_threadpool(assistant.ask, question, history, body.top_k, body.documents, filters_of(body))
     pipeline = assistant.pipeline
-    answer = await run_in_threadpool(pipeline.ask, question, history, body.top_k, scope_of(body, assistant))
-    assistant.with_references(answer.citations)
     content = message_content(answer)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     citations = [c.model_dump() for c in answer.citations]

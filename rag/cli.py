@@ -27,6 +27,9 @@ TopK = Annotated[Optional[int], typer.Option("--top-k", min=1, max=MAX_TOP_K, he
 AsJson = Annotated[bool, typer.Option("--json", help="Print the machine form (JSON).")]
 Docs = Annotated[Optional[list[str]], typer.Option(
     "--doc", help="Answer only from this document (its file name); repeat for several.")]
+YearFrom = Annotated[Optional[int], typer.Option("--year-from", min=1000, max=2999, help="Only documents of this year or later.")]
+YearTo = Annotated[Optional[int], typer.Option("--year-to", min=1000, max=2999, help="Only documents of this year or earlier.")]
+Tags = Annotated[Optional[list[str]], typer.Option("--tag", help="Only documents with this tag; repeat for several.")]
 Server = Annotated[Optional[str], typer.Option(
     "--server", help="Ask this running server (e.g. http://127.0.0.1:8000) instead of loading the model; "
                      "default RAG_SERVER_URL.")]
@@ -46,8 +49,9 @@ def _pipeline_for(text: str, server: str | None = None):
 
         return RemoteAssistant(server or settings.server_url, settings.api_key)
     from rag.pipeline import Pipeline
+    from rag.service import Assistant
 
-    return Pipeline.open(settings)
+    return Assistant(Pipeline.open(settings))
 
 
 def _echo_json(value) -> None:
@@ -110,17 +114,28 @@ Claim = Annotated[str, typer.Argument(help="A claim or phrase whose source you n
 
 
 @app.command()
-def ask(question: Question, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, server: Server = None) -> None:
+def ask(question: Question, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, year_from: YearFrom = None,
+        year_to: YearTo = None, tag: Tags = None, server: Server = None) -> None:
     """Answer a question with sentences of the corpus, each cited."""
-    answer = _pipeline_for(question, server).ask(question, top_k=top_k, documents=doc)
+    answer = _pipeline_for(question, server).ask(question, top_k=top_k, documents=doc,
+                                                 filters=_filters(year_from, year_to, tag))
     _show(as_json, answer.model_dump(exclude_none=True), _answer_lines(answer))
 
 
 @app.command()
-def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, server: Server = None) -> None:
+def search(claim: Claim, as_json: AsJson = False, top_k: TopK = None, doc: Docs = None, year_from: YearFrom = None,
+           year_to: YearTo = None, tag: Tags = None, server: Server = None) -> None:
     """Find the passages a claim rests on, with section and character span."""
-    passages = _pipeline_for(claim, server).search(claim, top_k=top_k, documents=doc)
+    passages = _pipeline_for(claim, server).search(claim, top_k=top_k, documents=doc,
+                                                   filters=_filters(year_from, year_to, tag))
     _show(as_json, [p.model_dump() for p in passages], _passage_lines(passages))
+
+
+def _filters(year_from: int | None, year_to: int | None, tags: list[str] | None) -> dict | None:
+    """The metadata filters given on the command line (None when none)."""
+    if year_from is None and year_to is None and not tags:
+        return None
+    return {"year_from": year_from, "year_to": year_to, "tags": tags or []}
 
 
 def _answer_lines(answer) -> list[str]:

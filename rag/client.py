@@ -26,13 +26,16 @@ class RemoteAssistant:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
 
-    def ask(self, question: str, top_k: int | None = None, documents: list[str] | None = None) -> Answer:
-        """The server's cited answer to ``question`` (from ``documents`` only, when given)."""
-        return Answer.model_validate(self._post("/ask", {"question": question, "top_k": top_k, "documents": documents}))
+    def ask(self, question: str, top_k: int | None = None, documents: list[str] | None = None,
+            filters: dict | None = None) -> Answer:
+        """The server's cited answer to ``question`` (from ``documents`` and ``filters`` only, when given)."""
+        return Answer.model_validate(self._post("/ask", {"question": question, "top_k": top_k, "documents": documents,
+                                                         "filters": filters}))
 
-    def search(self, claim: str, top_k: int | None = None, documents: list[str] | None = None) -> list[Passage]:
-        """The server's ranked passages for ``claim`` (from ``documents`` only, when given)."""
-        body = self._post("/search", {"claim": claim, "top_k": top_k, "documents": documents})
+    def search(self, claim: str, top_k: int | None = None, documents: list[str] | None = None,
+               filters: dict | None = None) -> list[Passage]:
+        """The server's ranked passages for ``claim`` (from ``documents`` and ``filters`` only, when given)."""
+        body = self._post("/search", {"claim": claim, "top_k": top_k, "documents": documents, "filters": filters})
         return [Passage.model_validate(p) for p in body["passages"]]
 
     def add(self, name: str, data: bytes, fields: dict | None = None) -> dict:

@@ -23,6 +23,7 @@ from rag.ingest import metadata
 from rag.ingest.formats import page_of
 from rag.ingest.catalogue import Catalogue
 from rag.pipeline import Pipeline
+from rag.schema import Answer, Passage
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,23 @@ class Assistant:
         self._write_lock = threading.Lock()
         self.catalogue = Catalogue(pipeline.settings.corpus_dir)
 
-    def with_references(self, spans: list) -> list:
+    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None,
+            documents: list[str] | None = None, filters: dict | None = None) -> Answer:
+        """The pipeline's answer, from the documents in scope, its citations with reference strings."""
+        pipeline = self.pipeline  # one index for the whole question
+        answer = pipeline.ask(question, history, top_k, self.scope(documents, **(filters or {})))
+        self.with_references(answer.citations, pipeline)
+        return answer
+
+    def search(self, claim: str, top_k: int | None = None, documents: list[str] | None = None,
+               filters: dict | None = None) -> list[Passage]:
+        """The pipeline's passages for a claim, from the documents in scope, with reference strings."""
+        pipeline = self.pipeline
+        return self.with_references(pipeline.search(claim, top_k, self.scope(documents, **(filters or {}))), pipeline)
+
+    def with_references(self, spans: list, pipeline: Pipeline | None = None) -> list:
         """``spans`` (citations or passages) with their documents' reference strings set."""
-        documents = self.pipeline.index.documents
+        documents = (pipeline or self.pipeline).index.documents
         return attach_references(spans, self.catalogue, {s.doc_id: documents[s.doc_id].text for s in spans
                                                          if s.doc_id in documents})
 

@@ -123,7 +123,11 @@ def test_cli_add_indexes_documents_and_refuses_bad_ones(real_pipeline, tmp_path)
     assert "added als.pdf:" in added.stderr and "1 pages" in added.stderr
     answer = json.loads(run_rag(["ask", "肌萎缩侧索硬化的研究纳入了多少例患者？", "--json", "--doc", "als.pdf"],
                                 settings.index_dir, **env).stdout)
-    assert answer["citations"][0]["page"] == 1
+    assert answer["citations"][0]["page"] == 1 and answer["citations"][0]["references"]["apa"].endswith("(2024).")
+    tagged = json.loads(run_rag(["search", "干细胞治疗的安全性", "--json", "--tag", "als"], settings.index_dir, **env).stdout)
+    assert tagged and {p["doc_id"] for p in tagged} == {"als.pdf"}
+    older = json.loads(run_rag(["ask", "Kim等人纳入了几例患者？", "--json", "--year-to", "2000"], settings.index_dir, **env).stdout)
+    assert older["answerable"] is False  # no document is that old
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(docfiles.pdf_without_text())
     refused = run_rag(["add", str(scan)], settings.index_dir, **env)
