@@ -177,12 +177,10 @@ def build(
     if not chunks:
         raise IndexStoreError("the corpus has no citable sentences to index")
     by_id = {d.doc_id: d for d in docs}
-    chunk_texts = [by_id[c.doc_id].text[c.start:c.end] for c in chunks]
-    sentence_texts = [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
+    chunk_texts_indexed, sentence_texts = _indexed_texts(by_id, chunks, sentences)
     timings["chunk_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    chunk_texts_indexed = [_with_section(c.section, x) for c, x in zip(chunks, chunk_texts)]
     unchanged = {d.doc_id for d in docs if kept and d.doc_id in kept.documents and kept.documents[d.doc_id].sha256 == d.sha256}
     rows = {"chunks": _rows_by_document([c.doc_id for c in chunks]),
             "sentences": _rows_by_document([s.doc_id for s in sentences])}
@@ -231,8 +229,7 @@ def change(settings: Settings, embedder: Embedder, index: Index, docs: dict[str,
     new_docs = sorted((d for d in docs.values() if d is not None), key=lambda d: segments.doc_key(d.doc_id))
     sentences, chunks = chunk_documents(new_docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
     by_id = {d.doc_id: d for d in new_docs}
-    chunk_texts = [_with_section(c.section, by_id[c.doc_id].text[c.start:c.end]) for c in chunks]
-    sentence_texts = [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
+    chunk_texts, sentence_texts = _indexed_texts(by_id, chunks, sentences)
     timings["chunk_s"] = time.perf_counter() - t
 
     added = None
@@ -397,6 +394,12 @@ def _vectors_of(embedder: Embedder, texts: list[str], known: dict[str, np.ndarra
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return np.vstack([known[t] for t in texts]).astype(np.float32)
+
+
+def _indexed_texts(by_id: dict[str, Document], chunks: list[Chunk], sentences: list[Sentence]) -> tuple[list[str], list[str]]:
+    """The chunks' texts as embedded and BM25-indexed (with their section), and the sentences' texts."""
+    chunk_texts = [_with_section(c.section, by_id[c.doc_id].text[c.start:c.end]) for c in chunks]
+    return chunk_texts, [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
 
 
 def _with_section(section: str, text: str) -> str:
