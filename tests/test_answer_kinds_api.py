@@ -62,6 +62,13 @@ def test_off_topic_english_is_declined(client, question):
     assert answer["answer"] == "The documents do not answer this question."
 
 
+def test_english_question_naming_what_the_review_writes_in_chinese_is_answered(client):
+    # "Alzheimer's" is not in the review's text, which writes 阿尔茨海默病 (found through CC-CEDICT).
+    answer = ask(client, "How many Alzheimer's patients were enrolled in Kim et al.'s 2021 phase I trial?")
+    assert answer["answerable"], answer["answer"]
+    assert "阿尔茨海默" in answer["citations"][0]["text"] and "Kim" in answer["citations"][0]["text"]
+
+
 def test_deleted_document_topic_is_answered_then_declined(real_pipeline, tmp_path):
     settings, built = private_corpus(real_pipeline, tmp_path)
     pipeline = Pipeline(settings, built, real_pipeline.embedder, real_pipeline.models)

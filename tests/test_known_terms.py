@@ -39,3 +39,21 @@ def test_a_capitalised_stopword_opening_an_english_question_is_not_an_unknown_na
     index = _index("间充质干细胞 MSCs 的临床证据", ["mscs", "间充质干细胞"])
     assert unknown_terms(index, "At what stage is the clinical evidence for MSCs?") == []
     assert unknown_terms(index, "What is the capital of France?") == ["France"]
+
+
+def test_an_english_name_rendered_in_chinese_in_the_documents_is_known():
+    # The review writes 阿尔茨海默病; an English question says "Alzheimer's".
+    index = _index("阿尔茨海默病患者接受了MSC治疗。", ["阿尔茨海默病", "患者", "msc"])
+    assert unknown_terms(index, "How many Alzheimer's patients were treated?") == []
+    # A name whose renderings are all absent stays unknown: 帕金森病 is not in these documents.
+    assert unknown_terms(index, "Does MSC therapy work for Parkinson's disease?") == ["Parkinson"]
+
+
+def test_renderings_come_from_the_dictionary_and_are_never_one_character():
+    from rag.answer.translation import chinese_renderings
+
+    assert "阿尔茨海默病" in chinese_renderings("Alzheimer")
+    assert "法国" in chinese_renderings("France")
+    assert all(len(word) >= 2 for word in chinese_renderings("France"))  # not 法, which 方法 holds
+    assert chinese_renderings("阿尔茨海默") == frozenset() and chinese_renderings("") == frozenset()
+    assert chinese_renderings("Xyzzyplugh") == frozenset()

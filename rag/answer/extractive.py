@@ -20,6 +20,7 @@ from rag.indexing.index import Index
 from rag.ingest.corpus import BODY
 from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
 from rag.answer.retriever import Retrieval
+from rag.answer.translation import chinese_renderings
 from rag.ingest.segment import content_terms, cut, specific_terms, stopwords
 from rag.answer.sentence_rank import LinearRanker
 
@@ -289,14 +290,17 @@ def unknown_terms(index: Index, question: str) -> list[str]:
     A question about "肌萎缩侧索硬化（ALS）" or "Parkinson's disease" names something the
     documents never mention: whatever looks similar in vector space is about something else.
     A name the word splitter cuts differently ("Macêdo") still counts as used when it occurs
-    anywhere in the documents' text. A capitalised stopword is not a name: "At what stage…"
-    capitalises "At" only because it opens the sentence.
+    anywhere in the documents' text, and so does an English name whose Chinese rendering does
+    ("Alzheimer" in a review that writes 阿尔茨海默病). A capitalised stopword is not a name:
+    "At what stage…" capitalises "At" only because it opens the sentence.
     """
     vocab = index.sentence_bm25.document_frequencies()
     anchors = dict.fromkeys(specific_terms(question) + named_entities(question))
     stop = stopwords()
+    text = _lowered_text(index)
     return [w for w in anchors
-            if w.lower() not in stop and w.lower() not in vocab and w.lower() not in _lowered_text(index)]
+            if w.lower() not in stop and w.lower() not in vocab and w.lower() not in text
+            and not any(rendering in text for rendering in chinese_renderings(w))]
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]+")
