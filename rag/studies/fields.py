@@ -165,6 +165,20 @@ def arms(text: str, sentences: Spans) -> list[tuple[Span, Span]]:
     return list(named.values())
 
 
+def arm_phrase(text: str, name: Span, count: Span) -> Span:
+    """The phrase holding an arm's name and count, its bracket closed.
+
+    ``"实验组(39例患者)"`` -> all of it; ``"3例接受低剂量"`` -> all of it.
+    """
+    start, end = min(name[0], count[0]), max(name[1], count[1])
+    inside = text[start:end]
+    if inside.count("(") + inside.count("（") > inside.count(")") + inside.count("）"):
+        close = re.compile(r"[^（()）。，,；;]{0,6}[)）]").match(text, end)
+        if close:
+            end = close.end()
+    return start, end
+
+
 def total(text: str, sentences: Spans, arm_counts: set[int]) -> Span | None:
     """The number of patients in the whole study, as stated (never a sum of arms).
 

@@ -49,10 +49,11 @@ class Design(BaseModel):
 
 
 class Arm(BaseModel):
-    """One arm the document numbers: its name and its count."""
+    """One arm the document numbers: its name, its count, and the phrase holding both ("对照组(15例患者)")."""
 
     name: Quote
     n: Quote
+    span: Quote
 
 
 class Study(BaseModel):
@@ -116,7 +117,7 @@ def _record(document: Document, extent: Extent) -> Study:
         disease=q(condition), stage=q(f.stage(text, body, condition)),
         design=Design(**{k: q(v) for k, v in f.design(text, body).items()}),
         patients=q(f.total(text, body, {n[0] for _, n in arms})),
-        arms=[Arm(name=q(a), n=q(n)) for a, n in arms],
+        arms=[Arm(name=q(a), n=q(n), span=q(f.arm_phrase(text, a, n))) for a, n in arms],
         cells=q(cells), donor=q(f.within_or_first(f.DONOR, text, cells, body)),
         tissue=q(f.within_or_first(f.TISSUE, text, cells, body)),
         route=q(f.route(text, body)), dose=q(f.dose(text, body)), follow_up=q(f.follow_up(text, body)),
