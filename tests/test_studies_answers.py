@@ -87,21 +87,25 @@ def test_export_json_cells_carry_citations(studies):
 
 def test_answer_contrast_leads_with_the_reason(review, studies):
     got = ask("为什么Bang和Chung的研究结论不一致？", review, studies)
-    assert got.answer.startswith("文档给出的原因：Bang等人(2005)与Chung等人(2021)研究结果之间的差异可能源于多种因素。[1]"
-                                 "这些结果的差异可能源于患者病程(亚急性与慢性)")
+    assert got.answer.startswith("文档给出的原因：这些结果的差异可能源于患者病程(亚急性与慢性)、细胞剂量、培养方案及评估标准的不同")
+    assert got.short_answer.text == "这些结果的差异可能源于患者病程(亚急性与慢性)、细胞剂量、培养方案及评估标准的不同"
+    # Each value is cited by the sentence it stands in: Bang's opening sentence, Chung's two.
+    starts = ["这些结果的差异可能源于", "Bang等人于2005年开展", "该研究在实验组", "然而,Chung等人"]
+    assert len(got.citations) == 4 and all(c.text.startswith(w) for c, w in zip(got.citations, starts))
     rows = {r.field: [[c.text for c in cell] for cell in r.cells] for r in got.table.rows}
     assert rows["病程/分期"] == [["急性"], ["慢性"]]
     assert rows["随机"] == [[], ["随机"]]
     assert rows["对照"] == [[], ["对照组(15例患者)"]]
     assert rows["患者人数"] == [["30例"], ["实验组(39例患者)", "对照组(15例患者)"]]
     assert "来源(自体/异体)" not in rows  # both autologous: a contrast shows only differences
-    assert "- 随机：Bang等人于2005年：文档未给出；Chung等人于2021年：随机[" in got.answer
+    assert "- 随机：Bang等人于2005年：文档未给出；Chung等人于2021年：随机[4]" in got.answer
+    assert "Chung等人于2021年：实验组(39例患者) 对照组(15例患者)[3]" in got.answer
     assert got.table.studies == ["bang-2005", "chung-2021"]
 
 
 def test_answer_contrast_in_english(review, studies):
     got = ask("Why do Bang and Chung disagree?", review, studies)
-    assert got.answer.startswith("The document's reason: Bang等人(2005)与Chung等人(2021)")
+    assert got.answer.startswith("The document's reason: 这些结果的差异可能源于")
     assert [r.field for r in got.table.rows][:4] == ["disease", "stage", "randomised", "control"]
 
 
@@ -119,11 +123,14 @@ def test_answer_lists_studies_of_a_disease(review, studies):
 
 
 def test_answer_follow_ups_use_the_conversations_study(review, studies):
-    assert ask("那对照组有多少人？", review, studies, CHUNG).answer == "Chung等人于2021年：对照组(15例患者)[1]。"
-    assert ask("随访了多久？", review, studies, CHUNG).answer == "Chung等人于2021年[1]——随访：90天时的临床结局[2]。"
+    control = ask("那对照组有多少人？", review, studies, CHUNG)
+    assert control.answer == "对照组(15例患者)[1]（Chung等人于2021年）。" and control.short_answer.text == "对照组(15例患者)"
+    assert ask("随访了多久？", review, studies, CHUNG).answer == "90天时的临床结局[1]（Chung等人于2021年）。"
     # Bang's record has neither: the answer says so, and never borrows Chung's numbers.
-    assert ask("那对照组有多少人？", review, studies, BANG).answer == "文档未给出Bang等人于2005年[1]这项研究的对照组人数。"
-    assert ask("随访了多久？", review, studies, BANG).answer == "Bang等人于2005年[1]——随访：文档未给出。"
+    missing = ask("那对照组有多少人？", review, studies, BANG)
+    assert missing.answer == "文档未给出Bang等人于2005年这项研究的对照组人数[1]。" and missing.short_answer is None
+    assert missing.citations[0].text.startswith("Bang等人于2005年开展的一项研究")
+    assert ask("随访了多久？", review, studies, BANG).answer == "文档未给出Bang等人于2005年这项研究的随访[1]。"
 
 
 @pytest.mark.parametrize("question, history", [
@@ -132,6 +139,7 @@ def test_answer_follow_ups_use_the_conversations_study(review, studies):
     ("MSC来源外泌体治疗创伤性脑损伤的临床研究有哪些？", []),  # no record of that disease
     ("那疗效能确定吗？", BANG),  # needs more than a field
     ("第一次是怎么把细胞打进去的？", BANG),
+    ("那剂量是多少？", BANG),  # a dose follow-up: the ordinary answer's short answer finds the figure
     ("随访了多久？", []),
 ])
 def test_answer_other_questions_left_alone(question, history, studies):

@@ -47,8 +47,11 @@ FIELD_WORDS: list[tuple[re.Pattern, tuple[str, ...]]] = [
 CONTRAST_FIELDS = ("disease", "stage", "design.randomised", "design.controlled", "design.blinded", "design.open_label",
                    "design.single_arm", "design.phase", "patients", "cells", "donor", "tissue", "route", "dose",
                    "follow_up", "safety", "efficacy", "limitations")
-# A follow-up is answered only for fields a record states exactly; "那疗效能确定吗？" needs more than a field.
-FOLLOW_UP_FIELDS = {"patients", "arms", "route", "dose", "follow_up", "design.randomised"}
+# Follow-ups the records answer: numbers of patients, follow-up time and design. A dose or route follow-up
+# is left to the ordinary answer, whose short answer finds the figure in the subject's sentence; and
+# "那疗效能确定吗？" needs more than a field.
+FOLLOW_UP_FIELDS = {"patients", "arms", "follow_up", "design.randomised", "design.controlled", "design.blinded",
+                    "design.open_label", "design.single_arm", "design.phase"}
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,7 @@ def parse(question: str, history: Sequence[dict], studies: list[Study]) -> Study
         subject = conversation_subject(history, studies)
         if subject is not None and _CONTROL.search(question):
             return StudyQuestion("control", (subject,), ("arms",))
-        if subject is not None and fields and set(fields) <= FOLLOW_UP_FIELDS | {"design.controlled", "design.blinded",
-                                                                                  "design.open_label", "design.single_arm",
-                                                                                  "design.phase"}:
+        if subject is not None and fields and set(fields) <= FOLLOW_UP_FIELDS:
             return StudyQuestion("field", (subject,), fields)
     return None
 
