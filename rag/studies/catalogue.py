@@ -1,8 +1,9 @@
 """The study records of a whole index or corpus: derived per document, memoised, filtered.
 
 An index changes one document at a time, so records are memoised by document id and text
-hash: a change re-derives only the changed document. Ids are unique over the corpus (a later
-document's "bang-2005" becomes "bang-2005-2").
+hash, across indexes: a change re-derives only the changed document. The assembled list is
+memoised on each (immutable) index. Ids are unique over the corpus (a later document's
+"bang-2005" becomes "bang-2005-2").
 """
 
 from __future__ import annotations
@@ -24,9 +25,18 @@ DESIGNS = {
 }
 
 
+# Records per (document id, text hash), shared by every index of this process; bounded so a
+# corpus that keeps changing cannot grow it without end.
+_BY_DOCUMENT: dict = {}
+_BY_DOCUMENT_MAX = 20_000
+
+
 def studies_of(documents: Iterable[Document], memo: dict | None = None) -> list[Study]:
     """Every study record of the documents, in document order, ids unique over all of them."""
-    memo = {} if memo is None else memo
+    if memo is None:
+        memo = _BY_DOCUMENT
+        if len(memo) > _BY_DOCUMENT_MAX:
+            memo.clear()
     out, used = [], set()
     for doc in documents:
         key = ("studies", doc.doc_id, doc.sha256)
@@ -43,8 +53,11 @@ def studies_of(documents: Iterable[Document], memo: dict | None = None) -> list[
 
 
 def index_studies(index) -> list[Study]:
-    """The study records of an index's documents, memoised on the index."""
-    return studies_of(index.documents.values(), index.memo)
+    """The study records of an index's documents (per document memoised across indexes, the whole
+    list on the index, which never changes once made)."""
+    if "studies" not in index.memo:
+        index.memo["studies"] = studies_of(index.documents.values())
+    return index.memo["studies"]
 
 
 def matching(studies: list[Study], disease: str | None = None, design: str | None = None,

@@ -64,6 +64,12 @@ class StudyQuestion:
     fields: tuple[str, ...]
 
 
+def might_ask(question: str, history: Sequence[dict]) -> bool:
+    """A cheap first look: whether the question could be a study question at all (most are not)."""
+    return bool(_COMPARE.search(question) or _DISAGREE.search(question) or _WHICH.search(question)
+                or (history and is_follow_up(question)))
+
+
 def parse(question: str, history: Sequence[dict], studies: list[Study]) -> StudyQuestion | None:
     """The study question ``question`` asks, or None when it is not one the records answer."""
     named = named_studies(question, studies)

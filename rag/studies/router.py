@@ -9,12 +9,14 @@ from rag.indexing.index import Index
 from rag.schema import Answer
 from rag.studies import answers
 from rag.studies.catalogue import index_studies
-from rag.studies.questions import parse
+from rag.studies.questions import might_ask, parse
 
 
 def study_answer(question: str, history: Sequence[dict], index: Index,
                  documents: Iterable[str] | None = None) -> Answer | None:
     """The records' answer to a study question (within ``documents`` when given), or None."""
+    if not might_ask(question, history):
+        return None
     studies = index_studies(index)
     if documents is not None:
         scope = set(documents)
