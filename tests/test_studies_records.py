@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rag.config import Settings
 from rag.indexing.index import structure_rules
@@ -190,3 +192,23 @@ def test_records_none_without_a_particular_study(text):
     comparisons = extract(doc)
     # A sentence naming two studies compares them; it describes neither on its own.
     assert comparisons == []
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# Lines of both documents in any order and number, with blank lines between some: study openings,
+# continuations, titles, headings and reference entries meet in orders neither document has.
+_ANY_LINES = st.lists(st.sampled_from(_lines(REVIEW) + _lines(OTHER) + [""]), max_size=25).map("\n".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ANY_LINES)
+def test_records_spans_exact_for_any_arrangement(text):
+    doc = load_document("t.txt", text, structure_rules(Settings(embedding_model="hash-test")))
+    studies = extract(doc)
+    assert len({s.id for s in studies}) == len(studies)
+    for study in studies:
+        for quote in all_quotes(study):
+            assert text[quote.start:quote.end] == quote.text and quote.text.strip()
