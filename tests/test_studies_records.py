@@ -185,6 +185,13 @@ def test_records_years_and_authors():
     assert {s.id: s.year for s in other}["trial-2019"] == 2019  # "次年" after a 2018 study
 
 
+def test_records_a_new_study_compared_with_an_earlier_one():
+    text = ("Bang等人于2005年纳入了30例急性卒中患者。\n"
+            "与Bang等人(2005)不同，Lee等人(2010年)开展的随机对照试验纳入了52例慢性卒中患者。")
+    studies = extract(load_document("t.txt", text, structure_rules(Settings(embedding_model="hash-test"))))
+    assert [(s.id, s.patients.text) for s in studies] == [("bang-2005", "30例"), ("lee-2010", "52例")]
+
+
 @pytest.mark.parametrize("text", ["", "   \n", "间充质干细胞是一类基质细胞。", "需要开展更多随机对照试验。",
                                   "Bang等人(2005)与Chung等人(2021)研究结果之间的差异可能源于多种因素。"])
 def test_records_none_without_a_particular_study(text):

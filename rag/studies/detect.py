@@ -99,17 +99,18 @@ def find_studies(document: Document) -> list[Extent]:
         if not sentence.citable:
             break  # the reposting site's tail describes no study
         named = named_mentions(text, sentence.start, sentence.end)
-        keys = {(m.author.lower(), m.year) for m in named}
+        # A study named for the first time; others named beside it are ones it is compared with.
+        new = list({(m.author.lower(), m.year): m for m in named if (m.author.lower(), m.year) not in seen}.values())
         if sentence.role == REFERENCE:
             if current is not None and current.title is None and sentence.section == current.sentences[0].section:
                 current.title = sentence
             else:
                 current = None
-        elif named and (len(keys) > 1 or keys <= seen):
+        elif named and len(new) != 1:
             current = None  # a comparison of, or a return to, studies already described
-        elif named or (mention := unnamed_mention(text, sentence, studies[-1].mention.year if studies else None)):
-            mention = named[0] if named else mention
-            seen |= keys
+        elif new or (mention := unnamed_mention(text, sentence, studies[-1].mention.year if studies else None)):
+            mention = new[0] if new else mention
+            seen |= {(m.author.lower(), m.year) for m in named}
             current = Extent(mention, [sentence])
             if _points_back(text, sentence) and _same_paragraph(text, previous, sentence) and not _in_any(studies, previous):
                 current.sentences.insert(0, previous)  # "一项研究报告，…。这项由Tanaka et al.完成的…"
