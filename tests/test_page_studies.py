@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.test_page_browser import BANG_CHUNG, REVIEW_TEXT
 from tests.test_page_everyday import AXE
 
@@ -64,6 +65,12 @@ def test_studies_drawer_lists_every_study_and_opens_a_cell_in_the_document(base_
     assert view.locator("mark#cited").inner_text() == "对照组(15例患者)"
     start = int(cell.get_attribute("href").split("start=")[1].split("&")[0])
     assert REVIEW_TEXT[start:start + len("对照组(15例患者)")] == "对照组(15例患者)"
+    # The evidence table downloads as the same CSV and Markdown the API exports.
+    for button, expected in (("#studies-csv", "studies-review.csv"), ("#studies-md", "studies-review.md")):
+        with page.expect_download() as download:
+            page.click(button)
+        saved = download.value.path().read_text(encoding="utf-8")
+        assert saved == (ROOT / "tests" / "data" / expected).read_text(encoding="utf-8")
     assert serious_violations(page) == []
     page.keyboard.press("Escape")
     assert page.locator("#studies").is_hidden()

@@ -38,24 +38,8 @@ def arm_cell(doc_id: str, arm: Arm) -> str:
 
 
 def to_json(studies: list[Study]) -> list[dict]:
-    """The records as JSON objects, each field with its text, offsets and citation id."""
-    out = []
-    for s in studies:
-        row = s.model_dump()
-        for name in FIELDS:
-            if name != "arms" and (q := s.field(name)) is not None:
-                _put(row, name, q.model_dump() | {"citation": cite(s.doc_id, q.start, q.end)})
-        out.append(row)
-    return out
-
-
-def _put(row: dict, name: str, value: dict) -> None:
-    """Set a field of a dumped record by its table name ("design.phase")."""
-    if "." in name:
-        outer, inner = name.split(".", 1)
-        row[outer][inner] = value
-    else:
-        row[name] = value
+    """The records as JSON objects; every field carries its text, offsets and citation id."""
+    return [s.model_dump() for s in studies]
 
 
 def to_csv(studies: list[Study], lang: str = "zh") -> str:

@@ -30,11 +30,12 @@ FIELDS = {
 
 
 class Quote(BaseModel):
-    """An exact span of the study's document: ``text == document[start:end]``."""
+    """An exact span of the study's document: ``text == document[start:end]``, and its citation id."""
 
     text: str
     start: int
     end: int
+    citation: str = Field(description="doc_id#start-end, the id a citation of this span carries.")
 
 
 class Design(BaseModel):
@@ -104,7 +105,11 @@ def _record(document: Document, extent: Extent) -> Study:
     """The record of one study extent."""
     text = document.text
     body = [(s.start, s.end) for s in extent.sentences]
-    q = lambda span: None if span is None else Quote(text=text[span[0]:span[1]], start=span[0], end=span[1])  # noqa: E731
+    def q(span: tuple[int, int] | None) -> Quote | None:
+        if span is None:
+            return None
+        return Quote(text=text[span[0]:span[1]], start=span[0], end=span[1], citation=f"{document.doc_id}#{span[0]}-{span[1]}")
+
     limits = f.limitations(text, body)
     skip = {limits[0]} if limits else set()
     arms = f.arms(text, body)
