@@ -14,13 +14,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from api import routes_ask, routes_documents, routes_openai
+from api import routes_ask, routes_documents, routes_openai, routes_studies
 from api.guard import RequestGuard
 from api.readiness import Opener, Readiness
 from rag.config import Settings, get_settings
-from rag.errors import (BadName, CorpusError, DocumentNotFound, DuplicateDocument, GenerationError,
-                        IndexStoreError, LastDocument, ModelError, QuestionError, RagError, UnreadableDocument,
-                        UnsupportedType)
+from rag.errors import (BadFilter, BadName, CorpusError, DocumentNotFound, DuplicateDocument, GenerationError,
+                        IndexStoreError, LastDocument, ModelError, QuestionError, RagError, StudyNotFound,
+                        UnreadableDocument, UnsupportedType)
 from rag.feedback import FeedbackError, FeedbackStore
 from rag.service import Assistant
 
@@ -35,10 +35,12 @@ MULTIPART_OVERHEAD = 64_000
 # Library errors -> HTTP status; the message is the error's own one-line text.
 STATUS = [
     (QuestionError, 422),
+    (BadFilter, 422),
     (UnsupportedType, 415),
     (BadName, 400),
     (UnreadableDocument, 422),
     (DocumentNotFound, 404),
+    (StudyNotFound, 404),
     (DuplicateDocument, 409),
     (LastDocument, 409),
     (CorpusError, 400),
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(routes_ask.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_documents.router)
+    app.include_router(routes_studies.router)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

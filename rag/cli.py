@@ -312,6 +312,39 @@ def eval_cmd(
         typer.echo("check passed: no metric fell beyond its tolerance", err=True)
 
 
+@app.command("studies")
+def studies_cmd(
+    study_id: Annotated[Optional[str], typer.Argument(help="One study's id (e.g. bang-2005); all when omitted.")] = None,
+    disease: Annotated[Optional[str], typer.Option(help="Only studies whose disease names this, e.g. 阿尔茨海默病.")] = None,
+    design: Annotated[Optional[str], typer.Option(help="Only studies stating this design: randomised, controlled, "
+                                                       "blinded, open-label, single-arm (or 随机…), or a phase (II期).")] = None,
+    year: Annotated[Optional[int], typer.Option(min=1900, max=2100, help="Only studies of this year.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table (default), json, csv or markdown.")] = "table",
+    lang: Annotated[str, typer.Option(help="Column headings: zh or en.")] = "zh",
+) -> None:
+    """The studies the corpus describes, each field quoted with its span (reads the corpus; no model)."""
+    from rag.indexing.index import structure_rules
+    from rag.ingest.corpus import load_corpus
+    from rag.studies import catalogue, export
+
+    if fmt not in ("table", "json", "csv", "markdown"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; choose table, json, csv or markdown", param_hint="--format")
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter(f"unknown language {lang!r}; choose zh or en", param_hint="--lang")
+    settings = _settings()
+    studies = catalogue.studies_of(load_corpus(settings.corpus_dir, structure_rules(settings)))
+    studies = [catalogue.find(studies, study_id)] if study_id else catalogue.matching(studies, disease, design, year)
+    if fmt == "json":
+        _echo_json(export.to_json(studies))
+    elif fmt == "csv":
+        typer.echo(export.to_csv(studies, lang), nl=False)
+    elif fmt == "markdown":
+        typer.echo(export.to_markdown(studies, lang), nl=False)
+    else:
+        for s in studies:
+            typer.echo(f"{s.id}  {s.label.text}  ·  {s.disease.text if s.disease else '—'}")
+
+
 @app.command("fit")
 def fit_cmd(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the fitted models (default: the packaged rag/data).")] = None,

@@ -10,6 +10,8 @@
     ├── ModelError             the embedding model cannot be found, converted or loaded
     ├── IndexStoreError        the built index is missing, stale or damaged
     ├── QuestionError          a question is empty, too long or malformed
+    ├── StudyNotFound          no study record has that id
+    ├── BadFilter              a study filter names no design trait or phase
     └── GenerationError        the configured chat endpoint failed or answered badly
 """
 
@@ -64,6 +66,14 @@ class IndexStoreError(RagError):
 
 class QuestionError(RagError):
     """A question is empty, too long or malformed."""
+
+
+class StudyNotFound(RagError):
+    """No study record has that id."""
+
+
+class BadFilter(RagError):
+    """A study filter names no design trait or phase."""
 
 
 class GenerationError(RagError):

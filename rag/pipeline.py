@@ -24,6 +24,7 @@ from rag.answer.rewrite import follow_up_context
 from rag.answer.translation import chinese_renderings
 from rag.progress import stage
 from rag.schema import Answer, Passage
+from rag.studies.router import study_answer
 from rag.answer.validation import check_history, check_question
 
 
@@ -116,8 +117,11 @@ class Pipeline:
         query, retrieval, answer_from = self.prepare(question, history, top_k, documents)
         t1 = time.perf_counter()
         selection = select(self.index, answer_from, query, self.models.ranker, SelectionParams.from_settings(self.settings))
+        routed = study_answer(question, history, self.index, documents)  # contrasts, comparisons, follow-ups of studies
+        if routed is not None:
+            answer = routed
         # Declined before any answerer runs: a chat model is never asked what retrieval cannot answer.
-        if selection.passages and self.models.rule.answerable(selection.features):
+        elif selection.passages and self.models.rule.answerable(selection.features):
             answer = self.answerer.answer(question, Evidence(self.index, self.models, retrieval, selection))
         else:
             answer = no_answer(question)

@@ -37,6 +37,31 @@ class ShortAnswer(BaseModel):
     end: int
 
 
+class TableCell(BaseModel):
+    """One quoted value of a study table: an exact span, with the marker [n] of its citation."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    n: int
+
+
+class TableRow(BaseModel):
+    """One field across the studies: per study, its quoted values (empty: the document does not give it)."""
+
+    field: str
+    cells: list[list[TableCell]]
+
+
+class StudyTable(BaseModel):
+    """Studies side by side (a contrast, a comparison or a list), every value cited."""
+
+    studies: list[str] = Field(description="The studies' ids, one per column.")
+    labels: list[str] = Field(description="How the document names each study.")
+    rows: list[TableRow]
+
+
 class Answer(BaseModel):
     """A short answer whose sentences carry [n] markers pointing into ``citations``."""
 
@@ -51,6 +76,8 @@ class Answer(BaseModel):
     retrieval_query: str | None = None
     # Set in generative mode when the model cited passages that do not exist.
     removed_markers: list[int] | None = None
+    # Studies side by side, when the question contrasts, compares or lists studies (rag.studies).
+    table: StudyTable | None = None
 
 
 class Passage(Span):

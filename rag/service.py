@@ -24,6 +24,8 @@ from rag.ingest.formats import page_of
 from rag.ingest.catalogue import Catalogue
 from rag.pipeline import Pipeline
 from rag.schema import Answer, Passage
+from rag.studies import catalogue as study_catalogue
+from rag.studies.records import Study
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,14 @@ class Assistant:
         known = list(self.pipeline.index.documents)
         named = known if documents is None else [d for d in documents if d in self.pipeline.index.documents]
         return self.catalogue.matching(named, year_from, year_to, tags)
+
+    def studies(self, disease: str | None = None, design: str | None = None, year: int | None = None) -> list[Study]:
+        """The study records of the indexed documents, filtered by disease, design trait and year."""
+        return study_catalogue.matching(study_catalogue.index_studies(self.pipeline.index), disease, design, year)
+
+    def study(self, study_id: str) -> Study:
+        """One study record by id (StudyNotFound when there is none)."""
+        return study_catalogue.find(study_catalogue.index_studies(self.pipeline.index), study_id)
 
     @classmethod
     def open(cls, settings: Settings) -> "Assistant":

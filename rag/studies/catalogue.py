@@ -1,0 +1,104 @@
+"""The study records of a whole index or corpus: derived per document, memoised, filtered.
+
+An index changes one document at a time, so records are memoised by document id and text
+hash, across indexes: a change re-derives only the changed document. The assembled list is
+memoised on each (immutable) index. Ids are unique over the corpus (a later document's
+"bang-2005" becomes "bang-2005-2").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import re
+
+from rag.errors import BadFilter, StudyNotFound
+from rag.ingest.corpus import Document
+from rag.studies.fields import is_denied
+from rag.studies.records import Study, extract
+
+# Design filters: a name (English or Chinese) -> the design trait it asks for.
+DESIGNS = {
+    "randomised": "randomised", "randomized": "randomised", "随机": "randomised",
+    "controlled": "controlled", "对照": "controlled", "blinded": "blinded", "盲法": "blinded",
+    "open-label": "open_label", "open_label": "open_label", "开放标签": "open_label",
+    "single-arm": "single_arm", "single_arm": "single_arm", "单臂": "single_arm",
+}
+
+
+# Records per (document id, text hash), shared by every index of this process; bounded so a
+# corpus that keeps changing cannot grow it without end.
+_BY_DOCUMENT: dict = {}
+_BY_DOCUMENT_MAX = 20_000
+
+
+def studies_of(documents: Iterable[Document], memo: dict | None = None) -> list[Study]:
+    """Every study record of the documents, in document order, ids unique over all of them."""
+    if memo is None:
+        memo = _BY_DOCUMENT
+        if len(memo) > _BY_DOCUMENT_MAX:
+            memo.clear()
+    out, used = [], set()
+    for doc in documents:
+        key = ("studies", doc.doc_id, doc.sha256)
+        if key not in memo:
+            memo[key] = extract(doc)
+        for study in memo[key]:
+            study_id, n = study.id, 1
+            while study_id in used:
+                n += 1
+                study_id = f"{study.id}-{n}"
+            used.add(study_id)
+            out.append(study if study_id == study.id else study.model_copy(update={"id": study_id}))
+    return out
+
+
+def index_studies(index) -> list[Study]:
+    """The study records of an index's documents (per document memoised across indexes, the whole
+    list on the index, which never changes once made)."""
+    if "studies" not in index.memo:
+        index.memo["studies"] = studies_of(index.documents.values())
+    return index.memo["studies"]
+
+
+def matching(studies: list[Study], disease: str | None = None, design: str | None = None,
+             year: int | None = None) -> list[Study]:
+    """The studies whose disease names ``disease`` (a substring), whose design has ``design`` (stated,
+    not denied; a phase such as "I期" matches the phase) and whose year is ``year``."""
+    check_design(design)
+    out = []
+    for s in studies:
+        if disease and not any(q is not None and disease.lower() in q.text.lower() for q in (s.disease, s.reference)):
+            continue
+        if design and not has_design(s, design):
+            continue
+        if year is not None and s.year != year:
+            continue
+        out.append(s)
+    return out
+
+
+_PHASE = re.compile(r"(?:phase\s*)?[IVⅠⅡⅢⅣ1-4]+(?:\s*/\s*[IVⅠⅡⅢⅣ1-4]+)?\s*期?", re.I)
+
+
+def check_design(design: str | None) -> None:
+    """Refuse a design filter that names no trait and no phase, saying which ones there are."""
+    if design and design.strip().lower() not in DESIGNS and not _PHASE.fullmatch(design.strip()):
+        raise BadFilter(f"unknown design {design!r}: use one of {', '.join(DESIGNS)} or a phase such as II期")
+
+
+def has_design(study: Study, design: str) -> bool:
+    """Whether a study states the design trait (``"randomised"``, ``"单臂"``…) or the phase (``"II期"``)."""
+    trait = DESIGNS.get(design.strip().lower())
+    if trait is None:
+        phase = study.design.phase
+        return phase is not None and phase.text.replace(" ", "").lower() == design.replace(" ", "").lower()
+    quote = getattr(study.design, trait)
+    return quote is not None and not is_denied(quote.text)
+
+
+def find(studies: list[Study], study_id: str) -> Study:
+    """The study of that id, or StudyNotFound."""
+    for s in studies:
+        if s.id == study_id:
+            return s
+    raise StudyNotFound(f"no study {study_id!r}")

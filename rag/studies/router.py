@@ -1,0 +1,27 @@
+"""The study-question router: consulted before the ordinary answer, it answers contrast, comparison,
+listing and follow-up questions from the study records, and leaves every other question alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rag.indexing.index import Index
+from rag.schema import Answer
+from rag.studies import answers
+from rag.studies.catalogue import index_studies
+from rag.studies.questions import might_ask, parse
+
+
+def study_answer(question: str, history: Sequence[dict], index: Index,
+                 documents: Iterable[str] | None = None) -> Answer | None:
+    """The records' answer to a study question (within ``documents`` when given), or None."""
+    if not might_ask(question, history):
+        return None
+    studies = index_studies(index)
+    if documents is not None:
+        scope = set(documents)
+        studies = [s for s in studies if s.doc_id in scope]
+    if not studies:
+        return None
+    asked = parse(question, history, studies)
+    return None if asked is None else answers.answer(question, asked, index.documents)
