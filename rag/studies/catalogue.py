@@ -9,6 +9,7 @@ memoised on each (immutable) index. Ids are unique over the corpus (a later docu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 import re
 
 from rag.errors import BadFilter, StudyNotFound
@@ -56,8 +57,24 @@ def index_studies(index) -> list[Study]:
     """The study records of an index's documents (per document memoised across indexes, the whole
     list on the index, which never changes once made)."""
     if "studies" not in index.memo:
-        index.memo["studies"] = studies_of(index.documents.values())
+        index.memo["studies"] = studies_of(documents_of(index).values())
     return index.memo["studies"]
+
+
+def documents_of(index) -> dict[str, Document]:
+    """The index's documents, each with its sentences (memoised on the index).
+
+    A build loaded from disk keeps a document's sentences in the index's rows only (its Document
+    has none); records, and the reason sentence of a contrast, are read from them.
+    """
+    if "documents_with_sentences" not in index.memo:
+        by_doc: dict[str, list] = {}
+        for sentence in index.sentences:
+            by_doc.setdefault(sentence.doc_id, []).append(sentence)
+        index.memo["documents_with_sentences"] = {
+            doc_id: doc if doc.sentences else replace(doc, sentences=tuple(by_doc.get(doc_id, ())))
+            for doc_id, doc in index.documents.items()}
+    return index.memo["documents_with_sentences"]
 
 
 def matching(studies: list[Study], disease: str | None = None, design: str | None = None,

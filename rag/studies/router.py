@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from rag.indexing.index import Index
 from rag.schema import Answer
 from rag.studies import answers
-from rag.studies.catalogue import index_studies
+from rag.studies.catalogue import documents_of, index_studies
 from rag.studies.questions import might_ask, parse
 
 
@@ -24,4 +24,4 @@ def study_answer(question: str, history: Sequence[dict], index: Index,
     if not studies:
         return None
     asked = parse(question, history, studies)
-    return None if asked is None else answers.answer(question, asked, index.documents)
+    return None if asked is None else answers.answer(question, asked, documents_of(index))
