@@ -133,8 +133,21 @@ def test_answer_follow_ups_use_the_conversations_study(review, studies):
     assert ask("随访了多久？", review, studies, BANG).answer == "文档未给出Bang等人于2005年这项研究的随访[1]。"
 
 
+def test_a_count_asked_of_one_named_study_comes_from_its_record(review, studies):
+    # Macêdo's "6例" sits sentences after its name, past a reference title: retrieval misses it.
+    macedo = ask("Macêdo的研究有几例患者？", review, studies)
+    assert macedo.answer == "6例[1]（Macêdo等人(2024年)）。" and macedo.short_answer.text == "6例"
+    assert "样本量仅为6例" in macedo.citations[0].text
+    assert ask("Levy等人纳入了多少例患者？", review, studies).short_answer.text == "36例"
+
+
 @pytest.mark.parametrize("question, history", [
     ("Bang等人2005年的研究中输注了多少细胞？", []),  # one named study: the ordinary answer path
+    # A count and a dose: the record answers only half of it.
+    ("Kim等人2021年的阿尔茨海默病试验里，高剂量组有几例患者？每次给多少细胞？", []),
+    # A count and a time the record does not hold (Levy's follow-up is not stated).
+    ("Levy等人2019年的试验纳入了多少例慢性卒中患者？他们平均在卒中后多久接受治疗？", []),
+    ("What kind of stroke did the patients in Bang et al. (2005) have?", []),  # names patients, asks no number
     ("为什么静脉输注MSCs后只有很少的细胞能到达靶组织？", []),
     ("MSC来源外泌体治疗创伤性脑损伤的临床研究有哪些？", []),  # no record of that disease
     ("那疗效能确定吗？", BANG),  # needs more than a field

@@ -90,3 +90,23 @@ def test_studies_endpoints_and_exports(client):
     assert client.get("/studies", params={"format": "csv"}).text == (DATA / "studies-review.csv").read_text(encoding="utf-8")
     assert client.get("/studies", params={"format": "markdown"}).text == (DATA / "studies-review.md").read_text(encoding="utf-8")
     assert client.get("/studies/none").status_code == 404
+
+
+def test_an_index_loaded_from_disk_has_the_same_records_and_answers(real_pipeline, tmp_path):
+    # A restarted server loads its index; a loaded document keeps its sentences in the index rows only.
+    from rag.indexing import lifecycle
+    from rag.pipeline import Pipeline
+    from rag.studies.catalogue import index_studies
+    from tests.conftest import private_corpus
+
+    settings, built = private_corpus(real_pipeline, tmp_path)
+    loaded = lifecycle.load(settings.index_dir)
+    assert [s.id for s in index_studies(loaded)] == [s.id for s in index_studies(built)]
+    assert len(index_studies(loaded)) == 9
+    pipeline = Pipeline(settings, loaded, real_pipeline.embedder, real_pipeline.models)
+    contrast = pipeline.ask("为什么Bang和Chung的研究结论不一致？")
+    assert contrast.answer.startswith("文档给出的原因：") and contrast.table is not None
+    # One study's number, stated sentences after its name, asked directly (not as a follow-up).
+    macedo = pipeline.ask("Macêdo的研究有几例患者？")
+    assert macedo.answerable and macedo.short_answer.text == "6例"
+    assert "6例" in macedo.citations[0].text

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.answer.answer_types import asked_types
 from rag.answer.rewrite import is_follow_up
 from rag.studies.fields import STAGE
 from rag.studies.records import Study
@@ -26,6 +27,8 @@ _WHICH = re.compile(r"哪些|哪几项|哪几个|有哪些|which|what studies|li
 _STUDY_WORD = re.compile(r"研究|试验|临床|studies|study|trials?", re.I)
 _TREATMENT = re.compile(r"治疗|疗法|用了什么|用的什么|treat|therap", re.I)
 _CONTROL = re.compile(r"对照组|安慰剂组|control group|placebo group", re.I)
+# A study named by its author: a capitalised Latin word ("Macêdo", "Kim").
+_AUTHOR = re.compile(r"(?<![A-Za-z])[A-Z][a-zà-ÿ]+")
 
 # Words of a question -> the record fields they ask about, in table order.
 FIELD_WORDS: list[tuple[re.Pattern, tuple[str, ...]]] = [
@@ -50,6 +53,8 @@ CONTRAST_FIELDS = ("disease", "stage", "design.randomised", "design.controlled",
 # Follow-ups the records answer: numbers of patients, follow-up time and design. A dose or route follow-up
 # is left to the ordinary answer, whose short answer finds the figure in the subject's sentence; and
 # "那疗效能确定吗？" needs more than a field.
+# The fields that hold the kind of value a question asks for ("几例" a count, "多久" a duration).
+_VALUE_FIELDS = {"count": ("patients", "arms"), "duration": ("follow_up",)}
 FOLLOW_UP_FIELDS = {"patients", "arms", "follow_up", "design.randomised", "design.controlled", "design.blinded",
                     "design.open_label", "design.single_arm", "design.phase"}
 
@@ -67,7 +72,8 @@ class StudyQuestion:
 def might_ask(question: str, history: Sequence[dict]) -> bool:
     """A cheap first look: whether the question could be a study question at all (most are not)."""
     return bool(_COMPARE.search(question) or _DISAGREE.search(question) or _WHICH.search(question)
-                or (history and is_follow_up(question)))
+                or (history and is_follow_up(question))
+                or (_AUTHOR.search(question) and set(asked_fields(question)) & FOLLOW_UP_FIELDS))
 
 
 def parse(question: str, history: Sequence[dict], studies: list[Study]) -> StudyQuestion | None:
@@ -89,7 +95,25 @@ def parse(question: str, history: Sequence[dict], studies: list[Study]) -> Study
             return StudyQuestion("control", (subject,), ("arms",))
         if subject is not None and fields and set(fields) <= FOLLOW_UP_FIELDS:
             return StudyQuestion("field", (subject,), fields)
+    if len(named) == 1 and fields and _record_answers_whole(question, named[0], fields):
+        # "Macêdo的研究有几例患者？": the record holds the number even when it sits sentences after the
+        # name, where retrieval of the question's words does not reach. Only a question asking for a
+        # value (a count, a duration) is taken: "What kind of stroke did the patients in Bang et al.
+        # have?" names patients without asking how many. A field the record lacks is left to the
+        # ordinary answer, which may still find it.
+        return StudyQuestion("field", tuple(named), fields)
     return None
+
+
+def _record_answers_whole(question: str, study: Study, fields: tuple[str, ...]) -> bool:
+    """Whether a question asks only for values one study's record states: each kind of value it asks
+    for (a count, a duration) has a stated field, and it names no other field ("高剂量组有几例患者？
+    每次给多少细胞？" also asks for a dose, which is left to the ordinary answer)."""
+    kinds = asked_types(question)
+    if not kinds or any(kind not in _VALUE_FIELDS for kind in kinds):
+        return False
+    wanted = {f for kind in kinds for f in _VALUE_FIELDS[kind]}
+    return set(fields) <= wanted and all(any(study.field(f) for f in _VALUE_FIELDS[kind]) for kind in kinds)
 
 
 def asked_fields(question: str) -> tuple[str, ...]:
