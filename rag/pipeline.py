@@ -117,7 +117,10 @@ class Pipeline:
         query, retrieval, answer_from = self.prepare(question, history, top_k, documents)
         t1 = time.perf_counter()
         selection = select(self.index, answer_from, query, self.models.ranker, SelectionParams.from_settings(self.settings))
-        routed = study_answer(question, history, self.index, documents)  # contrasts, comparisons, follow-ups of studies
+        # Contrasts, comparisons, lists and follow-ups of studies from their records (and, without a
+        # chat model, a value asked of one named study).
+        routed = study_answer(question, history, self.index, documents,
+                              direct=isinstance(self.answerer, ExtractiveAnswerer))
         if routed is not None:
             answer = routed
         # Declined before any answerer runs: a chat model is never asked what retrieval cannot answer.

@@ -69,15 +69,16 @@ class StudyQuestion:
     fields: tuple[str, ...]
 
 
-def might_ask(question: str, history: Sequence[dict]) -> bool:
+def might_ask(question: str, history: Sequence[dict], direct: bool = True) -> bool:
     """A cheap first look: whether the question could be a study question at all (most are not)."""
     return bool(_COMPARE.search(question) or _DISAGREE.search(question) or _WHICH.search(question)
                 or (history and is_follow_up(question))
-                or (_AUTHOR.search(question) and set(asked_fields(question)) & FOLLOW_UP_FIELDS))
+                or (direct and _AUTHOR.search(question) and set(asked_fields(question)) & FOLLOW_UP_FIELDS))
 
 
-def parse(question: str, history: Sequence[dict], studies: list[Study]) -> StudyQuestion | None:
-    """The study question ``question`` asks, or None when it is not one the records answer."""
+def parse(question: str, history: Sequence[dict], studies: list[Study], direct: bool = True) -> StudyQuestion | None:
+    """The study question ``question`` asks, or None when it is not one the records answer
+    (``direct``: also a value asked of one named study, not only as a follow-up)."""
     named = named_studies(question, studies)
     fields = asked_fields(question)
     if len(named) == 2 and _WHY.search(question) and _DISAGREE.search(question):
@@ -95,7 +96,7 @@ def parse(question: str, history: Sequence[dict], studies: list[Study]) -> Study
             return StudyQuestion("control", (subject,), ("arms",))
         if subject is not None and fields and set(fields) <= FOLLOW_UP_FIELDS:
             return StudyQuestion("field", (subject,), fields)
-    if len(named) == 1 and fields and _record_answers_whole(question, named[0], fields):
+    if direct and len(named) == 1 and fields and _record_answers_whole(question, named[0], fields):
         # "Macêdo的研究有几例患者？": the record holds the number even when it sits sentences after the
         # name, where retrieval of the question's words does not reach. Only a question asking for a
         # value (a count, a duration) is taken: "What kind of stroke did the patients in Bang et al.

@@ -13,9 +13,13 @@ from rag.studies.questions import might_ask, parse
 
 
 def study_answer(question: str, history: Sequence[dict], index: Index,
-                 documents: Iterable[str] | None = None) -> Answer | None:
-    """The records' answer to a study question (within ``documents`` when given), or None."""
-    if not might_ask(question, history):
+                 documents: Iterable[str] | None = None, direct: bool = True) -> Answer | None:
+    """The records' answer to a study question (within ``documents`` when given), or None.
+
+    ``direct`` lets a value asked of one named study ("Macêdo的研究有几例患者？") be answered from
+    its record; a configured chat model answers those itself, from the passages.
+    """
+    if not might_ask(question, history, direct):
         return None
     studies = index_studies(index)
     if documents is not None:
@@ -23,5 +27,5 @@ def study_answer(question: str, history: Sequence[dict], index: Index,
         studies = [s for s in studies if s.doc_id in scope]
     if not studies:
         return None
-    asked = parse(question, history, studies)
+    asked = parse(question, history, studies, direct)
     return None if asked is None else answers.answer(question, asked, documents_of(index))
