@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.answer_types import asked_types
+from rag.answer.language import is_english
 from rag.answer.rewrite import is_follow_up
 from rag.studies.fields import STAGE
 from rag.studies.records import Study
@@ -96,12 +97,14 @@ def parse(question: str, history: Sequence[dict], studies: list[Study], direct: 
             return StudyQuestion("control", (subject,), ("arms",))
         if subject is not None and fields and set(fields) <= FOLLOW_UP_FIELDS:
             return StudyQuestion("field", (subject,), fields)
-    if direct and len(named) == 1 and fields and _record_answers_whole(question, named[0], fields):
+    if (direct and len(named) == 1 and fields and not is_english(question)
+            and _record_answers_whole(question, named[0], fields)):
         # "Macêdo的研究有几例患者？": the record holds the number even when it sits sentences after the
         # name, where retrieval of the question's words does not reach. Only a question asking for a
         # value (a count, a duration) is taken: "What kind of stroke did the patients in Bang et al.
         # have?" names patients without asking how many. A field the record lacks is left to the
-        # ordinary answer, which may still find it.
+        # ordinary answer, which may still find it; so is an English question, which the ordinary
+        # answer frames as quoting Chinese documents.
         return StudyQuestion("field", tuple(named), fields)
     return None
 
