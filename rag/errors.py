@@ -9,6 +9,7 @@
     │   └── LastDocument       deleting the only document would leave nothing to answer from
     ├── ModelError             the embedding model cannot be found, converted or loaded
     ├── IndexStoreError        the built index is missing, stale or damaged
+    │   └── StoreUnavailable   the Postgres store (RAG_STORE) cannot be reached
     ├── QuestionError          a question is empty, too long or malformed
     └── GenerationError        the configured chat endpoint failed or answered badly
 """
@@ -60,6 +61,10 @@ class ModelError(RagError):
 
 class IndexStoreError(RagError):
     """The built index is missing, stale or damaged."""
+
+
+class StoreUnavailable(IndexStoreError):
+    """The Postgres store (``RAG_STORE``) cannot be reached: down, refused, or the connection dropped."""
 
 
 class QuestionError(RagError):
