@@ -7,9 +7,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -33,6 +35,10 @@ def start_server(root: Path | None = None):
 
 def remove_server(server) -> None:
     """Stop the server and delete its data folder and the folder made for it."""
+    pid = server.get_pid()
+    if pid is not None and psutil.pid_exists(pid):
+        os.kill(pid, signal.SIGQUIT)  # immediate shutdown: its data is thrown away (a clean stop took 10 s)
+        psutil.Process(pid).wait(timeout=30)
     server.cleanup()
     shutil.rmtree(server.pgdata.parent, ignore_errors=True)
 
