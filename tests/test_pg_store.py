@@ -211,3 +211,17 @@ def test_pg_store_cli_index_with_a_bad_store_exits_with_one_line(tmp_path):
         assert proc.returncode == 1, (url, stderr)
         lines = [line for line in stderr.splitlines() if line.startswith("error:")]
         assert len(lines) == 1 and "Traceback" not in stderr and "secret" not in stderr, (url, stderr)
+
+
+def test_pg_store_a_full_rebuild_reloads_every_server(tmp_path, pg_url):
+    settings = _store_settings(tmp_path, pg_url, DOCS)
+    reader = lifecycle.ensure_index(settings, HashEmbedder(), progress=False)
+    (settings.corpus_dir / "d.txt").write_text(NEW, encoding="utf-8")
+    # A settings change the stored build cannot serve: `rag index` rebuilds every table.
+    rebuilt = settings.model_copy(update={"chunk_max_chars": 120})
+    assert any("chunk_max_chars" in r for r in lifecycle.rebuild_reasons(rebuilt))
+    lifecycle.rebuild(rebuilt, HashEmbedder(), progress=False)
+    followed = store.refresh(rebuilt, reader)  # the change log says "everything": reloaded whole
+    fresh = index_mod.build(_settings(tmp_path / "fresh", DOCS | {"d.txt": NEW}).model_copy(
+        update={"chunk_max_chars": 120}), HashEmbedder(), progress=False)
+    _same_as_fresh(followed, fresh)
