@@ -53,8 +53,40 @@ print(json.dumps({"load_s": round(load_s, 2), "rss_mb": round(rss, 1), "rss_delt
 """
 
 
-def measure(n: int, tmp: Path, url: str) -> dict:
-    """Every figure for one corpus size."""
+def replicated(built, copies: int, embedder):
+    """``built`` ``copies`` times over under new names (``copy03/<name>``): texts and BM25 terms
+    repeat, vectors are drawn afresh. A 100k-chunk corpus this way takes seconds; splitting and
+    tokenising one took 8 minutes on an idle machine (docs/benchmarks.md) and several times that here."""
+    from dataclasses import replace
+
+    from rag.indexing import lexical, segments, vectors
+    from rag.indexing.index import Index
+    from rag.ingest.chunks import Chunk
+
+    seg = built.layout.segments[0]
+    documents, sentences, chunks = {}, [], []
+    for k in range(copies):
+        name = f"copy{k:02d}/"
+        base = len(sentences)
+        for doc_id, d in seg.documents.items():
+            documents[name + doc_id] = replace(d, doc_id=name + doc_id,
+                                               sentences=tuple(replace(x, doc_id=name + doc_id) for x in d.sentences))
+        sentences += [replace(x, doc_id=name + x.doc_id) for x in seg.sentences]
+        chunks += [Chunk(name + c.id, name + c.doc_id, c.section, c.start, c.end, tuple(base + i for i in c.sentence_ids))
+                   for c in seg.chunks]
+    big = segments.Segment(documents, sentences, chunks, vectors.build(embedder.encode([""] * len(chunks), False)),
+                           embedder.encode([""] * len(sentences), False),
+                           lexical.FlatCorpus.joined([lexical.TermRows(seg.chunk_terms, 0, seg.n_chunks)] * copies),
+                           lexical.FlatCorpus.joined([lexical.TermRows(seg.sentence_terms, 0, seg.n_sentences)] * copies))
+    view = segments.assemble([big], [tuple(documents)])
+    manifest = dict(built.manifest) | {
+        "corpus": {d: x.sha256 for d, x in documents.items()},
+        "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)}}
+    return Index.of_view(manifest, view)
+
+
+def measure(n: int, tmp: Path, url: str, copies: int = 1) -> dict:
+    """Every figure for one corpus size (built as ``n / copies`` chunks, ``copies`` times over)."""
     from rag.answer.answer_models import load_answer_models
     from rag.answer.retriever import retrieve
     from rag.config import RetrievalParams
@@ -71,7 +103,7 @@ def measure(n: int, tmp: Path, url: str) -> dict:
     probe = synth.documents(4, seed=7)
     _, probe_chunks = chunk_documents([load_document(a, b, index_mod.structure_rules(settings0)) for a, b in probe],
                                       settings0.chunk_max_chars, settings0.chunk_overlap_sentences)
-    n_docs = max(2, math.ceil(n / (len(probe_chunks) / len(probe))))
+    n_docs = max(2, math.ceil(n / copies / (len(probe_chunks) / len(probe))))
     corpus = tmp / f"corpus-{n}"
     corpus.mkdir()
     for name, text in synth.documents(n_docs, seed=0):
@@ -83,6 +115,10 @@ def measure(n: int, tmp: Path, url: str) -> dict:
 
     t = time.perf_counter()
     built = index_mod.build(files, embedder, progress=False)
+    if copies > 1:
+        built = replicated(built, copies, embedder)
+        out["replicated"] = copies
+        out["documents"] = len(built.documents)
     out["build_in_memory_s"] = round(time.perf_counter() - t, 1)
     out["counts"] = built.manifest["counts"]
     t = time.perf_counter()
@@ -222,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pg_store", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="build size/copies chunks and repeat them under new names (bench time, not realism)")
     parser.add_argument("--render-only", action="store_true", help="re-render the section from the JSON")
     ns = parser.parse_args(argv)
     data_path = ns.out.with_name(ns.out.stem + "-pg.json")
@@ -234,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 for n in (int(x) for x in ns.sizes.split(",")):
-                    r = measure(n, Path(tmp), new_database(server))
+                    r = measure(n, Path(tmp), new_database(server), ns.copies)
                     print(json.dumps(r), flush=True)
                     results = [x for x in results if x["n_target"] != n] + [r]
                     results.sort(key=lambda x: x["n_target"])

@@ -50,7 +50,7 @@ def _write_rows(cur, seg, doc_ids, chunk_vectors, chunk_terms, sentence_terms, p
                 else:
                     copy.write_row((doc_id, ord_, s.start, s.end, s.section, False, s.role, None, None))
             if row != s1:
-                raise ValueError(f"{doc_id}: citable sentences and indexed rows disagree ({row - s0} != {s1 - s0})")
+                raise IndexStoreError(f"{doc_id}: citable sentences and indexed rows disagree ({row - s0} != {s1 - s0})")
     with cur.copy(f"COPY rag_chunks ({_CHUNK_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
         copy.set_types(["text", "int4", "text", "text", "int4", "int4", "int4[]", "text[]", "vector"])
         for doc_id in doc_ids:
