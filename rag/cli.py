@@ -95,10 +95,11 @@ def index_cmd(
     reasons = lifecycle.rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
     lifecycle.clean_start(settings.index_dir)
     if not reasons and not force:
-        typer.echo(f"index is up to date: {settings.index_dir}", err=True)
+        typer.echo(f"index is up to date: {'the Postgres store (RAG_STORE)' if settings.store else settings.index_dir}",
+                   err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True)
+    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True, force=force)
     path = built.path
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]

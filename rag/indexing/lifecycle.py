@@ -42,11 +42,13 @@ def rebuild_reasons(settings: Settings) -> list[str]:
     return ["no index yet"] if manifest is None else stale_reasons(manifest, expected)
 
 
-def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None) -> Index:
+def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None,
+            force: bool = False) -> Index:
     """Build and publish the index; passages unchanged since ``reuse`` (by default the live
-    build on disk) keep their vectors, so only new text is embedded."""
+    build on disk) keep their vectors, so only new text is embedded. (``force`` matters on the
+    Postgres store only, which otherwise writes just the corpus folder's changed documents.)"""
     if settings.store:
-        return _pg().rebuild(settings, embedder, progress)
+        return _pg().rebuild(settings, embedder, progress, force)
     with stage("building the index"):
         built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
         publish(built, settings.index_dir)
