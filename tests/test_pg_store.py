@@ -22,7 +22,7 @@ from rag.indexing.embedder import HashEmbedder
 from rag.indexing.pg import rows, store
 from rag.ingest.chunks import chunk_documents
 from rag.ingest.corpus import load_document
-from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures)
+from tests.pg import pg_server, pg_url  # noqa: F401, F811 (fixtures)
 from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _same_index
 from tests.test_segments import MORE, _settings
 
