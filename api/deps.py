@@ -10,6 +10,9 @@ from api.guard import key_matches
 from api.readiness import Readiness
 from rag.service import Assistant
 
+# Seconds a client is asked to wait while the Postgres store is unreachable.
+STORE_RETRY_AFTER_S = 2
+
 
 def get_readiness(request: Request) -> Readiness:
     """The server's assistant, or how far opening it is."""
@@ -26,6 +29,9 @@ def get_assistant(request: Request) -> Assistant:
     assistant = readiness.state.assistant
     if assistant is None:
         raise readiness.unavailable()
+    if assistant.unavailable:  # the Postgres store is down: say so rather than answer from a stale view
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, assistant.unavailable,
+                            headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
     return assistant
 
 

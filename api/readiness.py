@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -19,13 +20,15 @@ from fastapi import HTTPException, status
 
 from rag import progress
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import RagError, StoreUnavailable
 from rag.indexing import lifecycle
 from rag.service import Assistant
 
 log = logging.getLogger("api")
 # Seconds a client is asked to wait before trying again while the index is being built.
 RETRY_AFTER_S = 5
+# Seconds between attempts to open the assistant while its Postgres store is unreachable.
+STORE_RETRY_S = 2
 
 Status = Literal["loading", "building", "ok", "error"]
 Opener = Callable[[Settings], Assistant]
@@ -64,9 +67,7 @@ class Readiness:
 
     def _open(self) -> None:
         try:
-            if lifecycle.rebuild_reasons(self._settings):  # cheap: hashes the corpus, loads nothing
-                self.state = State("building")
-            assistant = self._opener(self._settings)
+            assistant = self._open_when_reachable()
         except Exception as exc:  # the server stays up to say why on /health
             self.state = State("error", error=one_line(exc))
             log.error(json.dumps({"event": "failed", "error": self.state.error}, ensure_ascii=False),
@@ -74,6 +75,18 @@ class Readiness:
             return
         self.state = State("ok", assistant)
         log.info(json.dumps({"event": "ready", "documents": len(assistant.pipeline.index.documents)}))
+
+    def _open_when_reachable(self) -> Assistant:
+        """Open the assistant; while its Postgres store is unreachable, say so and try again."""
+        while True:
+            try:
+                if lifecycle.rebuild_reasons(self._settings):  # cheap: hashes the corpus, loads nothing
+                    self.state = State("building")
+                return self._opener(self._settings)
+            except StoreUnavailable as exc:
+                self.state = State("error", error=one_line(exc))
+                log.error(json.dumps({"event": "store unreachable", "error": self.state.error}, ensure_ascii=False))
+                time.sleep(STORE_RETRY_S)
 
     def unavailable(self) -> HTTPException:
         """The 503 for a route that needs the index before it is open: how far it is, or why it failed."""

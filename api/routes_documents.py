@@ -26,7 +26,8 @@ async def health(readiness: ReadinessDep) -> Health:
         return Health(status=state.status, documents=None, chunks=None, model_id=None, auth_required=auth_required,
                       progress=now, error=state.error, max_question_chars=limit)
     index = state.assistant.pipeline.index  # once: a rebuild meanwhile cannot mix two indexes' counts
-    return Health(status="ok", documents=len(index.documents), chunks=len(index.chunks),
+    down = state.assistant.unavailable  # the Postgres store is unreachable: requests get 503s
+    return Health(status="error" if down else "ok", error=down, documents=len(index.documents), chunks=len(index.chunks),
                   model_id=index.manifest.get("model_id", ""), auth_required=auth_required, progress=now,
                   max_question_chars=limit)
 

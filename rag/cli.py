@@ -95,16 +95,17 @@ def index_cmd(
     reasons = lifecycle.rebuild_reasons(settings)  # a bad corpus fails here, before the slow model load
     lifecycle.clean_start(settings.index_dir)
     if not reasons and not force:
-        typer.echo(f"index is up to date: {settings.index_dir}", err=True)
+        typer.echo(f"index is up to date: {'the Postgres store (RAG_STORE)' if settings.store else settings.index_dir}",
+                   err=True)
         return
     typer.echo(f"building index ({'; '.join(reasons) or 'forced'}) ...", err=True)
-    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True)
+    built = lifecycle.rebuild(settings, load_embedder(settings), progress=True, force=force)
     path = built.path
     counts = built.manifest["counts"]
     timings = built.manifest["build_timings_s"]
     typer.echo(
         f"indexed {counts['documents']} documents, {counts['sentences']} sentences, {counts['chunks']} chunks "
-        f"in {sum(timings.values()):.1f} s -> {path}",
+        f"in {sum(timings.values()):.1f} s -> {path or 'the Postgres store (RAG_STORE)'}",
         err=True,
     )
 
@@ -248,6 +249,10 @@ def serve(
 
     settings = _settings(host=host, port=port)
     corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails here; the slow part runs once listening
+    if settings.store:  # a malformed RAG_STORE fails here too (an unreachable one is retried once listening)
+        from rag.indexing.pg.store import url_of
+
+        url_of(settings)
     logging.getLogger("api").setLevel(logging.INFO)
     if not logging.getLogger("api").handlers:
         handler = logging.StreamHandler()

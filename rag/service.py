@@ -3,7 +3,8 @@
 Readers take the current pipeline once per request, so an answer always comes from one
 complete index, the old or the new, never a mixture (a change makes a new Index beside the
 old one, ``rag.indexing.lifecycle.update``). Writers are serialised by a lock; a failed
-update puts the corpus back as it was.
+update puts the corpus back as it was. On the Postgres store (``RAG_STORE``) a follower also
+swaps in other servers' changes (``rag.indexing.pg.follower``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class Assistant:
         self.pipeline = pipeline
         self._write_lock = threading.Lock()
         self.catalogue = Catalogue(pipeline.settings.corpus_dir)
+        self.follower = None  # set on the Postgres store: keeps the view current, knows if the database is up
+
+    @property
+    def write_lock(self) -> threading.Lock:
+        """Held while the pipeline is changed (an upload, a delete, another server's change)."""
+        return self._write_lock
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the assistant cannot answer now (its Postgres store is unreachable), or None."""
+        return self.follower.error if self.follower is not None else None
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None,
             documents: list[str] | None = None, filters: dict | None = None) -> Answer:
@@ -78,8 +90,14 @@ class Assistant:
 
     @classmethod
     def open(cls, settings: Settings) -> "Assistant":
-        """Load the model and the index (building it when missing or stale)."""
-        return cls(Pipeline.open(settings, progress=False))
+        """Load the model and the index (building it when missing or stale); on the Postgres store,
+        start following other servers' changes."""
+        assistant = cls(Pipeline.open(settings, progress=False))
+        if settings.store:
+            from rag.indexing.pg.follower import Follower
+
+            assistant.follower = Follower(assistant).start()
+        return assistant
 
     @property
     def settings(self) -> Settings:
@@ -136,8 +154,10 @@ class Assistant:
                 raise DocumentNotFound(f"no document {doc_id!r}")
             if len(self.pipeline.index.documents) <= 1:
                 raise LastDocument("cannot delete the only document")
-            previous = path.read_bytes()
-            docs_mod.remove_document(corpus, doc_id)
+            # On the Postgres store another server's upload is not in this server's folder.
+            previous = path.read_bytes() if path.exists() else None
+            if previous is not None:
+                docs_mod.remove_document(corpus, doc_id)
             self._rebuild_or_restore(path, previous)
             metadata.remove(corpus, doc_id)
 
@@ -150,7 +170,7 @@ class Assistant:
             built = lifecycle.update(current.settings, current.embedder, current.index, [doc_id])
         except Exception:
             if previous is None:
-                path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)  # an upload's new file (a delete had none to remove)
             else:
                 docs_mod.write_document(path.parent, path.name, previous)
             raise

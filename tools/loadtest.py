@@ -2,6 +2,7 @@
 
     python tools/loadtest.py --clients 32 --duration 60            # the full run (figures in docs/)
     python tools/loadtest.py --clients 32 --duration 60 --churn    # while documents are added and deleted
+    python tools/loadtest.py --url http://127.0.0.1:8001 --url http://127.0.0.1:8002   # two servers, one database
 
 It starts `rag serve` on a free loopback port over a private copy of the corpus (so churn never
 touches the repository), runs for a bounded time and request count, then stops the server.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -153,17 +155,23 @@ async def run(args) -> dict:
     port = args.port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
         server = None if args.url else start_server(Path(tmp), port, args.index_seed)
-        base = args.url or f"http://127.0.0.1:{port}"
+        bases = args.url or [f"http://127.0.0.1:{port}"]
         try:
             limits = httpx.Limits(max_connections=args.clients + 4)
-            async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-                await wait_ready(client, 300)
+            async with contextlib.AsyncExitStack() as stack:
+                # Several servers (one shared store): the clients are dealt out to them in turn.
+                clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=b, timeout=120, limits=limits))
+                           for b in bases]
+                client = clients[0]
+                for each in clients:
+                    await wait_ready(each, 300)
                 rng = random.Random(7)
                 counter, latencies, errors, counts = [0], {}, [], {"add": 0, "delete": 0}
                 start = time.monotonic()
                 stop_at = start + args.duration
-                tasks = [worker(client, stop_at, args.max_requests, counter, latencies, errors, texts, args.churn, random.Random(rng.random()))
-                         for _ in range(args.clients)]
+                tasks = [worker(clients[i % len(clients)], stop_at, args.max_requests, counter, latencies, errors, texts,
+                                args.churn, random.Random(rng.random()))
+                         for i in range(args.clients)]
                 if args.churn:
                     tasks.append(churner(client, stop_at, errors, counts))
                 await asyncio.gather(*tasks)
@@ -177,7 +185,7 @@ async def run(args) -> dict:
                     server.kill()
     all_ms = [v for vs in latencies.values() for v in vs]
     return {
-        "clients": args.clients, "duration_s": round(elapsed, 1), "requests": len(all_ms), "errors": len(errors),
+        "clients": args.clients, "servers": len(args.url or [None]), "duration_s": round(elapsed, 1), "requests": len(all_ms), "errors": len(errors),
         "error_examples": errors[:5], "throughput_rps": round(len(all_ms) / elapsed, 1),
         "p50_ms": round(percentile(all_ms, 0.5), 1), "p95_ms": round(percentile(all_ms, 0.95), 1),
         "p99_ms": round(percentile(all_ms, 0.99), 1),
@@ -192,11 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (bounded)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests")
     parser.add_argument("--churn", action="store_true", help="add and delete a document during the run")
-    parser.add_argument("--url", help="test a server already running on loopback instead of starting one")
+    parser.add_argument("--url", action="append",
+                        help="test a server already running on loopback instead of starting one (repeat for several)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--index-seed", type=Path, help="a built index folder to copy instead of building")
     args = parser.parse_args(argv)
-    if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+    if args.url and not all(u.startswith(("http://127.", "http://localhost", "http://[::1]")) for u in args.url):
         parser.error("only loopback addresses may be load-tested")
     result = asyncio.run(run(args))
     print(json.dumps(result, ensure_ascii=False, indent=1))

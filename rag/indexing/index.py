@@ -224,31 +224,9 @@ def change(settings: Settings, embedder: Embedder, index: Index, docs: dict[str,
     of segments now and then, ``segments.merge_plan``).
     """
     timings = {}
-    t = time.perf_counter()
     removed = {d for d in docs if d in index.documents}
     new_docs = sorted((d for d in docs.values() if d is not None), key=lambda d: segments.doc_key(d.doc_id))
-    sentences, chunks = chunk_documents(new_docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-    by_id = {d.doc_id: d for d in new_docs}
-    chunk_texts, sentence_texts = _indexed_texts(by_id, chunks, sentences)
-    timings["chunk_s"] = time.perf_counter() - t
-
-    added = None
-    timings["bm25_s"] = timings["embed_s"] = timings["faiss_s"] = 0.0
-    if new_docs:
-        t = time.perf_counter()
-        chunk_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in chunk_texts])
-        sentence_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in sentence_texts])
-        timings["bm25_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        known = _old_vectors(index, removed & set(by_id))  # an edit keeps most of its sentences
-        embedded = _vectors_of(embedder, chunk_texts + sentence_texts, known, progress=False)
-        timings["embed_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        chunk_index = vectors.build(embedded[: len(chunks)])
-        timings["faiss_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        added = segments.Segment(by_id, sentences, chunks, chunk_index, embedded[len(chunks):], chunk_terms, sentence_terms)
-        timings["bm25_s"] += time.perf_counter() - t  # its postings
+    added = new_segment(settings, embedder, index, new_docs, timings)
     t = time.perf_counter()
     view = segments.apply(index, removed, added)
     if not view["chunks"]:
@@ -271,6 +249,36 @@ def change(settings: Settings, embedder: Embedder, index: Index, docs: dict[str,
         "segments_merged": len(plan or ()),
     }
     return Index.of_view(manifest, view)
+
+
+def new_segment(settings: Settings, embedder: Embedder, index: Index, new_docs: list[Document],
+                timings: dict | None = None) -> segments.Segment | None:
+    """One segment of ``new_docs`` (split, in path order): chunked, BM25 terms, vectors (an
+    edited document's unchanged passages keep the vectors ``index`` has for them); None for none."""
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    sentences, chunks = chunk_documents(new_docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+    by_id = {d.doc_id: d for d in new_docs}
+    chunk_texts, sentence_texts = _indexed_texts(by_id, chunks, sentences)
+    timings["chunk_s"] = time.perf_counter() - t
+    timings["bm25_s"] = timings["embed_s"] = timings["faiss_s"] = 0.0
+    if not new_docs:
+        return None
+    t = time.perf_counter()
+    chunk_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in chunk_texts])
+    sentence_terms = lexical.FlatCorpus.of([lexical.terms_of(x) for x in sentence_texts])
+    timings["bm25_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    known = _old_vectors(index, set(index.documents) & set(by_id))  # an edit keeps most of its sentences
+    embedded = _vectors_of(embedder, chunk_texts + sentence_texts, known, progress=False)
+    timings["embed_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    chunk_index = vectors.build(embedded[: len(chunks)])
+    timings["faiss_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    added = segments.Segment(by_id, sentences, chunks, chunk_index, embedded[len(chunks):], chunk_terms, sentence_terms)
+    timings["bm25_s"] += time.perf_counter() - t  # its postings
+    return added
 
 
 def _old_vectors(index: Index, doc_ids: set[str]) -> dict[str, np.ndarray]:

@@ -4,7 +4,8 @@
 build and makes a build live. The CLI, the evaluation suites and the service all go through it:
 ``rebuild`` for a whole corpus (reusing what it can of the live build), ``update`` for a few
 documents added, replaced or deleted (a new segment and a small manifest, published by the
-same atomic switch of CURRENT).
+same atomic switch of CURRENT). With ``RAG_STORE`` set, each of these hands over to the
+Postgres store (``rag.indexing.pg.store``) instead of the files.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def rebuild_reasons(settings: Settings) -> list[str]:
 
     The corpus is read first, so a missing or unreadable corpus fails before anything else.
     """
+    if settings.store:
+        return _pg().rebuild_reasons(settings)
     expected = fingerprint(settings, corpus_hashes(settings.corpus_dir))
     try:
         manifest = store.live_manifest(settings.index_dir)
@@ -39,9 +42,13 @@ def rebuild_reasons(settings: Settings) -> list[str]:
     return ["no index yet"] if manifest is None else stale_reasons(manifest, expected)
 
 
-def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None) -> Index:
+def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, reuse: Index | None = None,
+            force: bool = False) -> Index:
     """Build and publish the index; passages unchanged since ``reuse`` (by default the live
-    build on disk) keep their vectors, so only new text is embedded."""
+    build on disk) keep their vectors, so only new text is embedded. (``force`` matters on the
+    Postgres store only, which otherwise writes just the corpus folder's changed documents.)"""
+    if settings.store:
+        return _pg().rebuild(settings, embedder, progress, force)
     with stage("building the index"):
         built = build(settings, embedder, progress=progress, reuse=reuse or _live_or_none(settings.index_dir))
         publish(built, settings.index_dir)
@@ -55,6 +62,8 @@ def update(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[s
     Only these documents are read, split, embedded and written (``rag.indexing.index.change``):
     the new build names the live build's segments instead of copying them.
     """
+    if settings.store:
+        return _pg().update(settings, embedder, index, doc_ids)
     t = time.perf_counter()
     rules = structure_rules(settings)
     docs: dict[str, Document | None] = {}
@@ -71,6 +80,8 @@ def update(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[s
 
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> Index:
     """Load the index, building it first when it is missing, stale or damaged (the reasons are logged)."""
+    if settings.store:
+        return _pg().ensure_index(settings, embedder, progress)
     clean_start(settings.index_dir)
     reasons = rebuild_reasons(settings)
     if not reasons:
@@ -130,3 +141,10 @@ def _live_or_none(root: Path) -> Index | None:
         return load(root) if store.current_build(root) else None
     except Exception:  # a damaged build is simply not reused
         return None
+
+
+def _pg():
+    """The Postgres store's lifecycle, imported only when ``RAG_STORE`` is set (psycopg stays optional)."""
+    from rag.indexing.pg import store
+
+    return store

@@ -51,7 +51,9 @@ def fingerprint(settings: Settings, index: Index, gold_path: Path, **extra) -> d
     """What the numbers depend on: corpus, model, settings, fitted answer models, gold set and library versions."""
     corpus = json.dumps(index.manifest.get("corpus", {}), sort_keys=True).encode()
     answer_settings = settings.model_dump(
-        exclude={"corpus_dir", "index_dir", "cache_dir", "llm_api_key", "llm_base_url", "llm_timeout_s"}
+        # Where the index is stored (files or Postgres) does not change an answer; a URL may hold a password.
+        exclude={"corpus_dir", "index_dir", "cache_dir", "llm_api_key", "llm_base_url", "llm_timeout_s", "store",
+                 "store_poll_s"}
     )
     return {
         "corpus_sha256": hashlib.sha256(corpus).hexdigest(),

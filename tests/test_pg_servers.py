@@ -1,0 +1,133 @@
+"""The Postgres store end to end, on a real Postgres (tests/pg.py) with the real model: the gold
+set meets the embedded store's gate; two `rag serve` processes on one database see each other's
+uploads and deletes within a second; the database going away turns /health to an error and
+requests to 503s, and both recover when it returns."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from rag.indexing.pg import store
+from rag.pipeline import Pipeline
+from rag.quality import gate
+from rag.quality.evaluation import load_gold, run, summarize
+from tests.conftest import CORPUS, ROOT
+from tests.pg import new_database, remove_server, start_server
+from tests.servers import free_port, wait_until_ready
+
+pytestmark = pytest.mark.slow
+GOLD = ROOT / "eval" / "gold.jsonl"
+BASELINE = ROOT / "eval" / "baseline.json"
+QUESTION = "为什么Bang和Chung的研究结论不一致？"
+NEW_DOC = ("帕金森病的细胞治疗\n一项开放标签研究纳入了12例帕金森病患者,接受了胎儿中脑组织移植,"
+           "术后随访两年,运动评分平均改善了30%。\n")
+NEW_QUESTION = "帕金森病的开放标签研究纳入了多少例患者？"
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory, real_pipeline):
+    """A Postgres server of this module's own (a test stops and restarts it), with the corpus loaded."""
+    server = start_server()
+    url = new_database(server)
+    settings = real_pipeline.settings.model_copy(update={"store": url})
+    store.full_build(settings, real_pipeline.embedder, progress=False)
+    yield server, url, settings
+    remove_server(server)
+
+
+@pytest.fixture(scope="module")
+def two_servers(database, tmp_path_factory):
+    """Two `rag serve` processes on the database, each with a corpus folder of its own."""
+    _, url, _ = database
+    procs, bases = [], []
+    for name in ("a", "b"):
+        corpus = tmp_path_factory.mktemp(f"corpus-{name}")
+        shutil.copy(CORPUS / "msc-neuro-review.zh.txt", corpus)
+        port = free_port()
+        env = os.environ | {"RAG_STORE": url, "RAG_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
+                            "RAG_INDEX_DIR": str(tmp_path_factory.mktemp(f"index-{name}"))}
+        procs.append(subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
+                                      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        bases.append(f"http://127.0.0.1:{port}")
+    try:
+        for base, proc in zip(bases, procs):
+            wait_until_ready(base, proc)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def _until(check, timeout_s: float, step_s: float = 0.05) -> float:
+    """Seconds until ``check()`` holds; fails after ``timeout_s``."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout_s:
+            pytest.fail(f"not within {timeout_s} s")
+        time.sleep(step_s)
+    return time.monotonic() - start
+
+
+def _listed(base: str) -> set[str]:
+    return {d["id"] for d in httpx.get(base + "/documents", timeout=10).json()}
+
+
+def test_pg_gold_set_meets_the_embedded_gate(database, real_pipeline):
+    _, url, settings = database
+    pipeline = Pipeline(settings, store.load(url), real_pipeline.embedder, real_pipeline.models)
+    results = run(pipeline, load_gold(GOLD))
+    verdict = gate.compare(gate.load_baseline(BASELINE), summarize(results), results,
+                           gate.fingerprint(settings, pipeline.index, GOLD))
+    assert verdict.fingerprint_changes == []
+    assert verdict.failures == [], verdict.worse
+
+
+def test_pg_two_servers_see_each_others_changes_within_a_second(two_servers, real_pipeline):
+    a, b = two_servers
+    want = real_pipeline.ask(QUESTION)
+    for base in (a, b):  # the same answer as the embedded store's
+        got = httpx.post(base + "/ask", json={"question": QUESTION}, timeout=60).json()
+        assert got["answer"] == want.answer
+        assert [(c["doc_id"], c["start"], c["end"]) for c in got["citations"]] == [
+            (c.doc_id, c.start, c.end) for c in want.citations]
+
+    added = httpx.post(a + "/documents", files={"file": ("parkinson.txt", NEW_DOC.encode(), "text/plain")}, timeout=120)
+    assert added.status_code == 201, added.text
+    assert _until(lambda: "parkinson.txt" in _listed(b), 1.0) <= 1.0
+    cited = httpx.post(b + "/ask", json={"question": NEW_QUESTION}, timeout=60).json()["citations"]
+    assert cited and cited[0]["doc_id"] == "parkinson.txt"
+    assert "12例" in cited[0]["text"]
+
+    deleted = httpx.delete(b + "/documents/parkinson.txt", timeout=120)  # b never had the file itself
+    assert deleted.status_code == 204, deleted.text
+    assert _until(lambda: "parkinson.txt" not in _listed(a), 1.0) <= 1.0
+    cited = httpx.post(a + "/ask", json={"question": NEW_QUESTION}, timeout=60).json()["citations"]
+    assert all(c["doc_id"] != "parkinson.txt" for c in cited)
+
+
+def test_pg_database_going_away_and_coming_back(two_servers, database):
+    server, _, _ = database
+    a, b = two_servers
+    server.stop()
+    try:
+        _until(lambda: httpx.get(a + "/health", timeout=5).json()["status"] == "error", 10, 0.2)
+        health = httpx.get(a + "/health", timeout=5).json()
+        assert "unreachable" in health["error"] or "cannot reach" in health["error"]
+        asked = httpx.post(a + "/ask", json={"question": QUESTION}, timeout=30)
+        assert asked.status_code == 503 and "Postgres" in asked.json()["detail"]
+        upload = httpx.post(b + "/documents", files={"file": ("x.txt", NEW_DOC.encode(), "text/plain")}, timeout=60)
+        assert upload.status_code == 503
+    finally:
+        server.ensure_postgres_running()  # the same data folder and socket: the database returns
+    for base in (a, b):
+        _until(lambda: httpx.get(base + "/health", timeout=5).json()["status"] == "ok", 15, 0.2)
+        assert httpx.post(base + "/ask", json={"question": QUESTION}, timeout=60).status_code == 200
+    assert "x.txt" not in _listed(a) | _listed(b)  # the refused upload left nothing behind
