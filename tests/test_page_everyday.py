@@ -5,6 +5,8 @@ conversations kept across reloads, documents managed from the page, feedback, ac
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -235,6 +237,8 @@ def test_a_citation_opens_the_whole_document_at_the_quote(base_url, open_page):
     answer.locator(".answer .cite").first.click()
     panel = answer.locator(".citation-detail")
     quote = panel.locator(".quote").inner_text()
+    href = panel.locator("a.open-doc").get_attribute("href")
+    start, end = (re.search(rf"[?&]{key}=(\d+)", href).group(1) for key in ("start", "end"))
     with page.context.expect_page() as opened:
         panel.locator("a.open-doc").click()
     view = opened.value
@@ -243,4 +247,5 @@ def test_a_citation_opens_the_whole_document_at_the_quote(base_url, open_page):
     assert REVIEW_TEXT.startswith(view.locator("#text").inner_text()[:50])  # the whole document, from its start
     box = view.locator("mark#cited").bounding_box()
     assert 0 <= box["y"] < 700  # scrolled to the quote
-    assert "第 2480–2652 字符" in view.locator("#where").inner_text()
+    assert f"第 {start}–{end} 字符" in view.locator("#where").inner_text()
+    assert REVIEW_TEXT[int(start):int(end)] == quote
