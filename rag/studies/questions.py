@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.answer_types import asked_types
-from rag.answer.language import is_english
+from rag.answer.language import is_english, named_entities
 from rag.answer.rewrite import is_follow_up
 from rag.studies.fields import STAGE
 from rag.studies.records import Study
@@ -28,8 +28,6 @@ _WHICH = re.compile(r"哪些|哪几项|哪几个|有哪些|which|what studies|li
 _STUDY_WORD = re.compile(r"研究|试验|临床|studies|study|trials?", re.I)
 _TREATMENT = re.compile(r"治疗|疗法|用了什么|用的什么|treat|therap", re.I)
 _CONTROL = re.compile(r"对照组|安慰剂组|control group|placebo group", re.I)
-# A study named by its author: a capitalised Latin word ("Macêdo", "Kim").
-_AUTHOR = re.compile(r"(?<![A-Za-z])[A-Z][a-zà-ÿ]+")
 
 # Words of a question -> the record fields they ask about, in table order.
 FIELD_WORDS: list[tuple[re.Pattern, tuple[str, ...]]] = [
@@ -74,7 +72,7 @@ def might_ask(question: str, history: Sequence[dict], direct: bool = True) -> bo
     """A cheap first look: whether the question could be a study question at all (most are not)."""
     return bool(_COMPARE.search(question) or _DISAGREE.search(question) or _WHICH.search(question)
                 or (history and is_follow_up(question))
-                or (direct and _AUTHOR.search(question) and set(asked_fields(question)) & FOLLOW_UP_FIELDS))
+                or (direct and named_entities(question) and set(asked_fields(question)) & FOLLOW_UP_FIELDS))
 
 
 def parse(question: str, history: Sequence[dict], studies: list[Study], direct: bool = True) -> StudyQuestion | None:
