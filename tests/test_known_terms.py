@@ -57,3 +57,30 @@ def test_renderings_come_from_the_dictionary_and_are_never_one_character():
     assert all(len(word) >= 2 for word in chinese_renderings("France"))  # not 法, which 方法 holds
     assert chinese_renderings("阿尔茨海默") == frozenset() and chinese_renderings("") == frozenset()
     assert chinese_renderings("Xyzzyplugh") == frozenset()
+
+
+def test_english_words_are_looked_up_by_lemma_and_by_the_phrase_they_are_in():
+    from rag.answer.translation import english_word_renderings
+
+    found = english_word_renderings("What kinds of molecules do extracellular vesicles carry?")
+    assert "囊泡" in found["vesicles"] and "分子" in found["molecules"]  # plural -> its lemma
+    phrase = english_word_renderings("Can stem cells cure type 1 diabetes?")
+    assert "干细胞" in phrase["stem"]  # "stem" alone is a plant's stem; "stem cell" is 干细胞
+    assert "糖尿病" in phrase["diabetes"]
+    assert all(len(word) >= 2 for words in phrase.values() for word in words)
+    assert english_word_renderings("") == {} and english_word_renderings("干细胞") == {}
+
+
+def test_an_english_question_is_known_by_how_many_of_its_words_the_documents_render():
+    index = _index("间充质干细胞可分泌细胞外囊泡，囊泡携带蛋白质和核酸等分子。", ["间充质干细胞", "囊泡", "分子"])
+    on_topic = known_share(index, "What molecules do vesicles carry?")
+    off_topic = known_share(index, "Can ibuprofen cure migraine headaches?")
+    assert on_topic == 1.0  # molecules -> 分子, vesicles -> 囊泡, carry -> 携带
+    assert off_topic == 0.0  # none of ibuprofen, cure, migraine, headaches is rendered in the text
+
+
+def test_a_dictionary_word_is_not_known_from_a_part_of_it():
+    # 多发性硬化 holds 硬化, but 肝硬化 is a word of its own that these documents never use.
+    index = _index("间充质干细胞治疗多发性硬化的效果。", ["间充质干细胞", "多发性硬化", "效果"])
+    assert not _in_text(index, "肝硬化")
+    assert _in_text(index, "硬化")

@@ -20,8 +20,8 @@ from rag.indexing.index import Index
 from rag.ingest.corpus import BODY
 from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
 from rag.answer.retriever import Retrieval
-from rag.answer.translation import chinese_renderings
-from rag.ingest.segment import content_terms, cut, specific_terms, stopwords
+from rag.answer.translation import chinese_renderings, english_word_renderings
+from rag.ingest.segment import content_terms, cut, in_dictionary, specific_terms, stopwords
 from rag.answer.sentence_rank import LinearRanker
 
 # A sentence opening with one of these leans on the sentence before it
@@ -300,7 +300,7 @@ def unknown_terms(index: Index, question: str) -> list[str]:
     text = _lowered_text(index)
     return [w for w in anchors
             if w.lower() not in stop and w.lower() not in vocab and w.lower() not in text
-            and not any(rendering in text for rendering in chinese_renderings(w))]
+            and not _rendering_in_text(index, chinese_renderings(w))]
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]+")
@@ -311,22 +311,34 @@ def known_share(index: Index, question: str) -> float:
 
     A Chinese word the splitter cut differently in the question counts as used when the documents'
     text holds it, or holds it without one character the splitter glued on: in "刘七是怎么死的？"
-    the word is "刘七是", while the documents, which say "刘七…", never have that word.
+    the word is "刘七是", while the documents, which say "刘七…", never have that word. An English
+    word counts as used when the text holds one of its Chinese renderings ("vesicles" -> 囊泡).
     """
     terms = content_terms(question)
     if not terms:
         return 0.0
     vocab = index.sentence_bm25.document_frequencies()
-    return sum(t in vocab or _in_text(index, t) for t in terms) / len(terms)
+    rendered = english_word_renderings(question)
+    return sum(t in vocab or _in_text(index, t) or _rendering_in_text(index, rendered.get(t, ())) for t in terms) / len(terms)
+
+
+def _rendering_in_text(index: Index, renderings) -> bool:
+    """Whether the documents' text holds one of an English word's Chinese renderings."""
+    text = _lowered_text(index)
+    return any(rendering in text for rendering in renderings)
 
 
 def _in_text(index: Index, term: str) -> bool:
-    """Whether a Chinese ``term`` (2+ characters), or it less one character at either end (still 2+),
-    occurs in the documents' text. Latin words are left to the vocabulary: "us" is inside many words."""
+    """Whether a Chinese ``term`` (2+ characters) occurs in the documents' text, or, when jieba's
+    dictionary does not know it (a glued-on character), it less one character at either end (still
+    2+). A dictionary word is not cut: a text about 多发性硬化 says nothing of 肝硬化. Latin words
+    are left to the vocabulary: "us" is inside many words."""
     if not _HAN.fullmatch(term) or len(term) < 2:
         return False
     text = _lowered_text(index)
-    return term in text or (len(term) >= 3 and (term[:-1] in text or term[1:] in text))
+    if term in text:
+        return True
+    return len(term) >= 3 and not in_dictionary(term) and (term[:-1] in text or term[1:] in text)
 
 
 def _lowered_text(index: Index) -> str:
@@ -368,10 +380,11 @@ def _coverage(index: Index, question: str, passages: list[Passage]) -> float:
     # question's terms in the lower-cased passages finds what cutting the passages would (and
     # costs no jieba run per answer).
     lowered = text.lower()
+    rendered = english_word_renderings(question)  # an English word is covered by its Chinese rendering
     total = covered = 0.0
     for term in terms:
         weight = math.log((n + 1) / (vocab.get(term, 0) + 0.5))
         total += weight
-        if term in lowered:
+        if term in lowered or any(r in lowered for r in rendered.get(term, ())):
             covered += weight
     return covered / total if total else 0.0

@@ -58,6 +58,12 @@ def domain_terms() -> frozenset[str]:
     return frozenset(line.split()[0] for line in text.splitlines() if line.strip())
 
 
+def in_dictionary(word: str) -> bool:
+    """Whether jieba's dictionary holds ``word`` as a word of its own: ``"肝硬化"`` yes; ``"刘七是"``,
+    which its unknown-word model glued together in "刘七是怎么死的？", no."""
+    return bool(_tokenizer().FREQ.get(word))
+
+
 def specific_terms(text: str) -> list[str]:
     """Words that name one precise thing: Latin acronyms and domain-dictionary terms.
 
