@@ -353,11 +353,12 @@ def studies_cmd(
 @app.command("fit")
 def fit_cmd(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the fitted models (default: the packaged rag/data).")] = None,
+    only_rule: Annotated[bool, typer.Option("--only-rule", help="Refit only the abstention rule, on the packaged ranker and chooser.")] = False,
 ) -> None:
     """Refit the sentence ranker, the short-answer chooser and the abstention rule on the fit halves."""
     from rag.quality.fit import fit_all
 
-    _echo_json(fit_all(_settings(), out))
+    _echo_json(fit_all(_settings(), out, only_rule=only_rule))
 
 
 def main() -> None:

@@ -316,8 +316,12 @@ def write_model(path: Path, weights: dict, **provenance) -> None:
 
 
 
-def fit_all(settings, out: Path | None = None) -> dict:
-    """Fit the ranker, the chooser and the rule on both suites' fit halves; write them; return the report."""
+def fit_all(settings, out: Path | None = None, only_rule: bool = False) -> dict:
+    """Fit the ranker, the chooser and the rule on both suites' fit halves; write them; return the report.
+
+    With ``only_rule`` the packaged ranker and chooser are kept and only the abstention rule is
+    refitted, on the features they produce: the rule then matches the models it ships beside.
+    """
     from rag.quality.cmrc import DEFAULT_PATH, load_items
     from rag.quality.evaluation import load_gold
     from rag.quality.suites import REVIEW_GOLD, open_pipeline
@@ -329,7 +333,16 @@ def fit_all(settings, out: Path | None = None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     sources = {"cmrc_sha256": sha256_file(DEFAULT_PATH), "gold_sha256": sha256_file(REVIEW_GOLD),
                "halves": "rag.quality.halves.half_of: CMRC by paragraph id, the review's gold set by question id"}
+    result: dict = {}
+    if not only_rule:
+        review, spans, result = _fit_answer_models(review, spans, gold, items, folder, sources)
+    result["abstention"] = _fit_abstention(review, spans, gold, items, folder,
+                                          {**sources, "fitted_by": "rag fit --only-rule" if only_rule else "rag fit"})
+    return result
 
+
+def _fit_answer_models(review, spans, gold, items, folder: Path, sources: dict):
+    """Fit and write the sentence ranker and the short-answer chooser; the pipelines now using them."""
     rows = ranking_rows(review, gold_questions(review, gold), "review") + ranking_rows(spans, cmrc_questions(spans, items), "cmrc")
     ranker, ranker_report = fit_ranker(rows)
     write_model(folder / "sentence_ranker.json", ranker.weights, top1=ranker_report, **sources)
@@ -337,8 +350,12 @@ def fit_all(settings, out: Path | None = None) -> dict:
     chooser, chooser_report = fit_chooser(chooser_rows(with_models(spans, ranker=ranker), items))
     write_model(folder / "short_answer.json", dict(zip(short_answer.feature_names(), map(float, chooser.weights.round(6)))),
                 mean_f1_of_chosen_span=chooser_report, **sources)
-
     review, spans = (with_models(p, ranker=ranker, chooser=chooser) for p in (review, spans))
+    return review, spans, {"sentence_ranker_top1": ranker_report, "short_answer_f1": chooser_report}
+
+
+def _fit_abstention(review, spans, gold, items, folder: Path, sources: dict) -> dict:
+    """Fit and write the abstention rule on the features the pipelines' answer models produce."""
     questions = [(i.question, i.history, i.answerable, half_of(i.id)) for i in gold]
     questions += [(i.question, [], True, i.half) for i in items]
     kinds = [i.kind for i in gold] + ["cmrc"] * len(items)
@@ -347,7 +364,7 @@ def fit_all(settings, out: Path | None = None) -> dict:
     x, y, halves = np.vstack([x1, x2]), np.r_[y1, y2], h1 + h2
     rule = fit_rule(x, y, halves, ["review"] * len(h1) + ["cmrc"] * len(h2))
     report = rule_report(rule, x, y, halves, kinds)
-    data = json.loads(rule.to_json(fitted_by="rag fit", fitted_at=time.strftime("%Y-%m-%d"),
-                                   feature_transforms={"top_bm25": "log1p"}, report=report, **sources))
+    data = json.loads(rule.to_json(fitted_at=time.strftime("%Y-%m-%d"), feature_transforms={"top_bm25": "log1p"},
+                                   report=report, **sources))
     (folder / "abstention.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return {"sentence_ranker_top1": ranker_report, "short_answer_f1": chooser_report, "abstention": report}
+    return report
