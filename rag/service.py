@@ -108,14 +108,15 @@ class Assistant:
     def settings(self) -> Settings:
         return self.pipeline.settings
 
-    def documents(self) -> list[dict]:
-        """The indexed documents with their sizes."""
+    def documents(self, only: str | None = None) -> list[dict]:
+        """The indexed documents with their sizes and records (``only``: just that one, when indexed)."""
         index = self.pipeline.index
         layout = index.layout  # rows per document, kept by every change: no pass over all rows
         sentences = dict(zip(layout.order, layout.sentence_counts.tolist()))
         chunks = dict(zip(layout.order, layout.chunk_counts.tolist()))
         listed = []
-        for d in index.documents.values():
+        chosen = index.documents.values() if only is None else [index.documents[only]] if only in index.documents else []
+        for d in chosen:
             record = self.catalogue.get(d.doc_id, d.text)
             listed.append({"id": d.doc_id, "chars": len(d.text), "sha256": d.sha256, "sentences": sentences.get(d.doc_id, 0),
                            "chunks": chunks.get(d.doc_id, 0), "pages": page_of(d.text, len(d.text) - 1),
@@ -132,7 +133,7 @@ class Assistant:
                 self._publish(lambda p: _pg_documents().set_fields(p.settings, p.index, doc_id, fields))
             else:
                 metadata.write(self.settings.corpus_dir, doc_id, metadata.read(self.settings.corpus_dir, doc_id) | fields)
-        return next(d for d in self.documents() if d["id"] == doc_id)
+        return self.documents(only=doc_id)[0]
 
     def add_document(self, name: str, data: bytes, fields: dict | None = None) -> dict:
         """Store a document (new or replacing one of the same name), with the bibliographic
@@ -148,13 +149,13 @@ class Assistant:
                 raise DuplicateDocument(f"the same text is already indexed as {same[0]!r}", existing_id=same[0])
             if self.settings.store:
                 self._publish(lambda p: _pg_documents().put(p.settings, p.embedder, p.index, path.name, data, fields or None))
-                return next(d for d in self.documents() if d["id"] == path.name)
+                return self.documents(only=path.name)[0]
             previous = path.read_bytes() if path.exists() else None
             docs_mod.write_document(corpus, name, data)
             self._rebuild_or_restore(path, previous)
             if fields:
                 metadata.write(corpus, path.name, fields)
-        return next(d for d in self.documents() if d["id"] == path.name)
+        return self.documents(only=path.name)[0]
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document; its passages leave both the dense and the BM25 index."""
