@@ -58,7 +58,8 @@ def test_pg_records_a_failed_record_write_leaves_no_document(tmp_path, pg_url, m
     assert store.refresh(settings, view) is None
 
 
-def test_pg_records_a_database_made_before_records_is_upgraded_in_place(tmp_path, pg_url):
+@pytest.mark.parametrize("opener", ["rag serve", "rag index"])
+def test_pg_records_a_database_made_before_records_is_upgraded_in_place(tmp_path, pg_url, opener):
     settings = _store_settings(tmp_path, pg_url, DOCS)
     lifecycle.ensure_index(settings, HashEmbedder(), progress=False)
     with psycopg.connect(pg_url, autocommit=True) as conn:  # back to the schema before records
@@ -71,7 +72,10 @@ def test_pg_records_a_database_made_before_records_is_upgraded_in_place(tmp_path
     (settings.corpus_dir / ".meta" / "a.txt.json").write_text(json.dumps({"title": "改过的题名"}), encoding="utf-8")
 
     assert lifecycle.rebuild_reasons(settings) == []  # `rag index` finds nothing to rebuild
-    view = lifecycle.ensure_index(settings, HashEmbedder(), progress=False)  # what `rag serve` runs
+    if opener == "rag serve":
+        view = lifecycle.ensure_index(settings, HashEmbedder(), progress=False)
+    else:
+        view = lifecycle.rebuild(settings, HashEmbedder(), progress=False)
 
     assert _builds(pg_url) == 1  # upgraded, not rebuilt
     with psycopg.connect(pg_url) as conn:
