@@ -100,7 +100,9 @@ def adopt_folder_records(settings: Settings, conn: psycopg.Connection) -> list[s
     server's corpus folder holds for them (an original only when its text is the stored one), as
     one record change; returns the documents adopted. This is how a database written before
     records existed takes over what each server kept in its own folder."""
-    adopted = []
+    adopted: list[str] = []
+    if not settings.corpus_dir.is_dir():  # a server started without a folder has nothing to give
+        return adopted
     with conn.transaction():
         schema.lock_writes(conn)
         for doc_id, sha in records.missing_originals(conn).items():
@@ -108,7 +110,8 @@ def adopt_folder_records(settings: Settings, conn: psycopg.Connection) -> list[s
             if path.is_file() and hashlib.sha256((text := read_text(path)).encode("utf-8")).hexdigest() == sha:
                 records.write(conn, doc_id, records.original_of(doc_id, path.read_bytes()), text, None)
                 adopted.append(doc_id)
-        for doc_id in records.without_writer_fields(conn):
+        has_fields = (settings.corpus_dir / metadata.META_DIR).is_dir()
+        for doc_id in records.without_writer_fields(conn) if has_fields else []:
             fields = metadata.read(settings.corpus_dir, doc_id)
             if fields:
                 records.set_writer_fields(conn, doc_id, metadata.check(fields))
