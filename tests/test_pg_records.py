@@ -70,6 +70,7 @@ def test_pg_records_a_database_made_before_records_is_upgraded_in_place(tmp_path
     # What a server of that schema kept in its own folder: a PATCHed title.
     (settings.corpus_dir / ".meta").mkdir()
     (settings.corpus_dir / ".meta" / "a.txt.json").write_text(json.dumps({"title": "改过的题名"}), encoding="utf-8")
+    (settings.corpus_dir / ".meta" / "b.txt.json").write_text("{not json", encoding="utf-8")  # skipped, not fatal
 
     assert lifecycle.rebuild_reasons(settings) == []  # `rag index` finds nothing to rebuild
     if opener == "rag serve":
@@ -84,6 +85,7 @@ def test_pg_records_a_database_made_before_records_is_upgraded_in_place(tmp_path
         for doc_id in DOCS:
             assert records.read_original(conn, doc_id).data == (settings.corpus_dir / doc_id).read_bytes()
     assert StoredCatalogue(lambda: view.manifest["records"]).get("a.txt").title == "改过的题名"
+    assert view.manifest["records"]["b.txt"]["writer"] == {}
     other = store.load(pg_url)  # another server sees the adopted title too
     assert StoredCatalogue(lambda: other.manifest["records"]).get("a.txt").title == "改过的题名"
     _same_as_fresh(view, _fresh(tmp_path, DOCS))

@@ -11,16 +11,18 @@ pruned; a view older than the pruned ones is read whole again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from rag.config import Settings
-from rag.errors import ConfigError, IndexStoreError
+from rag.errors import ConfigError, CorpusError, IndexStoreError
 from rag.indexing import segments
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.indexing.index import Index, build, fingerprint, new_segment, stale_reasons, structure_rules
@@ -107,19 +109,31 @@ def adopt_folder_records(settings: Settings, conn: psycopg.Connection) -> list[s
         schema.lock_writes(conn)
         for doc_id, sha in records.missing_originals(conn).items():
             path = settings.corpus_dir / doc_id
-            if path.is_file() and hashlib.sha256((text := read_text(path)).encode("utf-8")).hexdigest() == sha:
-                records.write(conn, doc_id, records.original_of(doc_id, path.read_bytes()), text, None)
-                adopted.append(doc_id)
+            with _skipped_if_unreadable(doc_id):
+                if path.is_file() and hashlib.sha256((text := read_text(path)).encode("utf-8")).hexdigest() == sha:
+                    records.write(conn, doc_id, records.original_of(doc_id, path.read_bytes()), text, None)
+                    adopted.append(doc_id)
         has_fields = (settings.corpus_dir / metadata.META_DIR).is_dir()
         for doc_id in records.without_writer_fields(conn) if has_fields else []:
-            fields = metadata.read(settings.corpus_dir, doc_id)
-            if fields:
-                records.set_writer_fields(conn, doc_id, metadata.check(fields))
-                adopted.append(doc_id)
+            with _skipped_if_unreadable(doc_id):
+                fields = metadata.read(settings.corpus_dir, doc_id)
+                if fields:
+                    records.set_writer_fields(conn, doc_id, metadata.check(fields))
+                    adopted.append(doc_id)
         if adopted:
             log.warning("adopted the originals and fields of %d documents from %s", len(adopted), settings.corpus_dir)
             log_changes(conn, sorted(set(adopted)), kind="record")
     return adopted
+
+
+@contextlib.contextmanager
+def _skipped_if_unreadable(doc_id: str) -> Iterator[None]:
+    """Skip a document whose folder file or fields cannot be read (logged): one bad file must not
+    keep a server from starting, and the store is left as it was for that document."""
+    try:
+        yield
+    except CorpusError as exc:
+        log.warning("not adopting %s from the corpus folder: %s", doc_id, exc)
 
 
 def full_build(settings: Settings, embedder: Embedder, progress: bool = True) -> Index:
