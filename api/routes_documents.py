@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
 from pydantic import ValidationError
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from api.deps import AssistantDep, Auth, ReadinessDep
 from api.schemas import DocumentInfo, DocumentText, FeedbackReceipt, MetadataPatch, FeedbackRequest, Health, Progress, SourceContext
@@ -117,8 +119,20 @@ async def document_text(doc_id: str, assistant: AssistantDep) -> DocumentText:
 
 
 @router.get("/documents/{doc_id}/file", dependencies=[Auth])
-async def document_file(doc_id: str, assistant: AssistantDep) -> FileResponse:
+async def document_file(doc_id: str, assistant: AssistantDep) -> Response:
     """The original file as it was uploaded (a PDF, Word or web-page file, or the text file)."""
     if doc_id not in assistant.pipeline.index.documents:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {doc_id!r}")
-    return FileResponse(assistant.settings.corpus_dir / doc_id, filename=doc_id)
+    if not assistant.settings.store:
+        return FileResponse(assistant.settings.corpus_dir / doc_id, filename=doc_id)
+    stored = await run_in_threadpool(assistant.original, doc_id)
+    if stored is None:  # written before the store kept originals, and no server's folder had it
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the store holds no original file of {doc_id!r}")
+    data, content_type = stored
+    return Response(data, media_type=content_type, headers={"content-disposition": _attachment(doc_id)})
+
+
+def _attachment(name: str) -> str:
+    """The Content-Disposition FileResponse(filename=name) sends, so a browser saves the file under its name."""
+    quoted = quote(name)
+    return f"attachment; filename*=utf-8''{quoted}" if quoted != name else f'attachment; filename="{name}"'

@@ -227,8 +227,8 @@ def render(results: list[dict]) -> str:
              "100k chunks' text alone took 8 minutes on an idle machine and would have taken most of an hour on the "
              "shared one). These runs shared the 2 cores with other work (load average 3-5): absolute times are "
              "2-3x an idle run's; compare the two stores within a size, where retrieval was timed taking turns "
-             "question by question. **1M chunks: not run** (a 1M build and load would take hours here, and a "
-             "server's view at 1M needs about 20 GB by the 100k figures: see docs/deploy.md).", "",
+             "question by question. **1M chunks:** a server's view at 1M needs about 20 GB, more than this machine "
+             "has to give; what was measured there (and a view at 300k) is in the next section, `bench.pg_scale`.", "",
              "Targets of issue 14: retrieval p50 on Postgres ≤ 2x the files' at 100k chunks: "
              + _verdict(results, lambda r: r["postgres"]["retrieve"]["p50"] <= 2 * r["files"]["retrieve"]["p50"],
                         lambda r: f"{r['postgres']['retrieve']['p50']:.2f} vs {r['files']['retrieve']['p50']:.2f} ms")

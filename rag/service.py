@@ -3,8 +3,10 @@
 Readers take the current pipeline once per request, so an answer always comes from one
 complete index, the old or the new, never a mixture (a change makes a new Index beside the
 old one, ``rag.indexing.lifecycle.update``). Writers are serialised by a lock; a failed
-update puts the corpus back as it was. On the Postgres store (``RAG_STORE``) a follower also
-swaps in other servers' changes (``rag.indexing.pg.follower``).
+update puts the corpus back as it was. On the Postgres store (``RAG_STORE``) documents, their
+original files and their bibliographic fields live in the database, not in the corpus folder
+(``rag.indexing.pg.documents``), and a follower swaps in other servers' changes
+(``rag.indexing.pg.follower``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rag.errors import DocumentNotFound, DuplicateDocument, LastDocument
 from rag.answer.references import attach_references, references
 from rag.ingest import metadata
 from rag.ingest.formats import page_of
-from rag.ingest.catalogue import Catalogue
+from rag.ingest.catalogue import Catalogue, StoredCatalogue
 from rag.pipeline import Pipeline
 from rag.schema import Answer, Passage
 from rag.studies import catalogue as study_catalogue
@@ -37,7 +39,10 @@ class Assistant:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self._write_lock = threading.Lock()
-        self.catalogue = Catalogue(pipeline.settings.corpus_dir)
+        if pipeline.settings.store:  # records travel with the view, so every server has the same
+            self.catalogue = StoredCatalogue(lambda: self.pipeline.index.manifest.get("records", {}))
+        else:
+            self.catalogue = Catalogue(pipeline.settings.corpus_dir)
         self.follower = None  # set on the Postgres store: keeps the view current, knows if the database is up
 
     @property
@@ -103,14 +108,15 @@ class Assistant:
     def settings(self) -> Settings:
         return self.pipeline.settings
 
-    def documents(self) -> list[dict]:
-        """The indexed documents with their sizes."""
+    def documents(self, only: str | None = None) -> list[dict]:
+        """The indexed documents with their sizes and records (``only``: just that one, when indexed)."""
         index = self.pipeline.index
         layout = index.layout  # rows per document, kept by every change: no pass over all rows
         sentences = dict(zip(layout.order, layout.sentence_counts.tolist()))
         chunks = dict(zip(layout.order, layout.chunk_counts.tolist()))
         listed = []
-        for d in index.documents.values():
+        chosen = index.documents.values() if only is None else [index.documents[only]] if only in index.documents else []
+        for d in chosen:
             record = self.catalogue.get(d.doc_id, d.text)
             listed.append({"id": d.doc_id, "chars": len(d.text), "sha256": d.sha256, "sentences": sentences.get(d.doc_id, 0),
                            "chunks": chunks.get(d.doc_id, 0), "pages": page_of(d.text, len(d.text) - 1),
@@ -123,8 +129,11 @@ class Assistant:
         if doc_id not in self.pipeline.index.documents:
             raise DocumentNotFound(f"no document {doc_id!r}")
         with self._write_lock:
-            metadata.write(self.settings.corpus_dir, doc_id, metadata.read(self.settings.corpus_dir, doc_id) | fields)
-        return next(d for d in self.documents() if d["id"] == doc_id)
+            if self.settings.store:
+                self._publish(lambda p: _pg_documents().set_fields(p.settings, p.index, doc_id, fields))
+            else:
+                metadata.write(self.settings.corpus_dir, doc_id, metadata.read(self.settings.corpus_dir, doc_id) | fields)
+        return self.documents(only=doc_id)[0]
 
     def add_document(self, name: str, data: bytes, fields: dict | None = None) -> dict:
         """Store a document (new or replacing one of the same name), with the bibliographic
@@ -138,28 +147,46 @@ class Assistant:
             same = [d.doc_id for d in self.pipeline.index.documents.values() if d.sha256 == digest and d.doc_id != path.name]
             if same:  # indexing it twice would only make every answer cite both copies
                 raise DuplicateDocument(f"the same text is already indexed as {same[0]!r}", existing_id=same[0])
+            if self.settings.store:
+                self._publish(lambda p: _pg_documents().put(p.settings, p.embedder, p.index, path.name, data, fields or None))
+                return self.documents(only=path.name)[0]
             previous = path.read_bytes() if path.exists() else None
             docs_mod.write_document(corpus, name, data)
             self._rebuild_or_restore(path, previous)
             if fields:
                 metadata.write(corpus, path.name, fields)
-        return next(d for d in self.documents() if d["id"] == path.name)
+        return self.documents(only=path.name)[0]
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document; its passages leave both the dense and the BM25 index."""
         corpus = self.settings.corpus_dir
         path = docs_mod.safe_path(corpus, doc_id)
         with self._write_lock:
-            if doc_id not in self.pipeline.index.documents and not path.exists():
+            if doc_id not in self.pipeline.index.documents and (self.settings.store or not path.exists()):
                 raise DocumentNotFound(f"no document {doc_id!r}")
             if len(self.pipeline.index.documents) <= 1:
                 raise LastDocument("cannot delete the only document")
-            # On the Postgres store another server's upload is not in this server's folder.
+            if self.settings.store:
+                self._publish(lambda p: _pg_documents().remove(p.settings, p.embedder, p.index, doc_id))
+                return
             previous = path.read_bytes() if path.exists() else None
             if previous is not None:
                 docs_mod.remove_document(corpus, doc_id)
             self._rebuild_or_restore(path, previous)
             metadata.remove(corpus, doc_id)
+
+    def original(self, doc_id: str) -> tuple[bytes, str] | None:
+        """A document's original file and content type from the Postgres store (None when it
+        holds none); on the files the original is the corpus file itself."""
+        stored = _pg_documents().original(self.settings, doc_id)
+        return (stored.data, stored.content_type) if stored is not None else None
+
+    def _publish(self, change) -> None:
+        """Make ``change(pipeline)``'s index live (on the Postgres store, where a failed change
+        wrote nothing: its transaction rolled back)."""
+        current = self.pipeline
+        self.pipeline = dataclasses.replace(current, index=change(current))
+        log.info("index updated: %s", self.pipeline.index.manifest["counts"])
 
     def _rebuild_or_restore(self, path: Path, previous: bytes | None) -> None:
         """Index the one changed document on top of the live index (a new segment, unchanged
@@ -176,3 +203,10 @@ class Assistant:
             raise
         self.pipeline = dataclasses.replace(current, index=built)
         log.info("index updated: %s", built.manifest["counts"])
+
+
+def _pg_documents():
+    """Document management on the Postgres store, imported only when ``RAG_STORE`` is set."""
+    from rag.indexing.pg import documents
+
+    return documents

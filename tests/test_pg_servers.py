@@ -1,7 +1,9 @@
 """The Postgres store end to end, on a real Postgres (tests/pg.py) with the real model: the gold
 set meets the embedded store's gate; two `rag serve` processes on one database see each other's
-uploads and deletes within a second; the database going away turns /health to an error and
-requests to 503s, and both recover when it returns."""
+uploads and deletes within a second, serve each other's uploaded originals byte for byte and each
+other's bibliographic fields in their reference strings, and keep nothing in their own folders;
+two servers started on one empty database build it once; the database going away turns /health
+to an error and requests to 503s, and both recover when it returns."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 import time
 
 import httpx
+import psycopg
 import pytest
 
 from rag.indexing.pg import store
@@ -19,6 +22,7 @@ from rag.pipeline import Pipeline
 from rag.quality import gate
 from rag.quality.evaluation import load_gold, run, summarize
 from tests.conftest import CORPUS, ROOT
+from tests.docfiles import pdf_system_font
 from tests.pg import new_database, remove_server, start_server
 from tests.servers import free_port, wait_until_ready
 
@@ -42,12 +46,11 @@ def database(tmp_path_factory, real_pipeline):
     remove_server(server)
 
 
-@pytest.fixture(scope="module")
-def two_servers(database, tmp_path_factory):
-    """Two `rag serve` processes on the database, each with a corpus folder of its own."""
-    _, url, _ = database
-    procs, bases = [], []
-    for name in ("a", "b"):
+def _start_servers(url: str, tmp_path_factory, names=("a", "b")):
+    """`rag serve` processes on ``url``, each with a corpus folder of its own (the review only);
+    returns their processes, base URLs and corpus folders."""
+    procs, bases, corpora = [], [], []
+    for name in names:
         corpus = tmp_path_factory.mktemp(f"corpus-{name}")
         shutil.copy(CORPUS / "msc-neuro-review.zh.txt", corpus)
         port = free_port()
@@ -56,14 +59,33 @@ def two_servers(database, tmp_path_factory):
         procs.append(subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")
+        corpora.append(corpus)
+    return procs, bases, corpora
+
+
+def _stop(procs) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def servers(database, tmp_path_factory):
+    """Two `rag serve` processes on the database: (base URLs, corpus folders)."""
+    _, url, _ = database
+    procs, bases, corpora = _start_servers(url, tmp_path_factory)
     try:
         for base, proc in zip(bases, procs):
             wait_until_ready(base, proc)
-        yield bases
+        yield bases, corpora
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+        _stop(procs)
+
+
+@pytest.fixture(scope="module")
+def two_servers(servers):
+    """The two servers' base URLs."""
+    return servers[0]
 
 
 def _until(check, timeout_s: float, step_s: float = 0.05) -> float:
@@ -131,3 +153,62 @@ def test_pg_database_going_away_and_coming_back(two_servers, database):
         _until(lambda: httpx.get(base + "/health", timeout=5).json()["status"] == "ok", 15, 0.2)
         assert httpx.post(base + "/ask", json={"question": QUESTION}, timeout=60).status_code == 200
     assert "x.txt" not in _listed(a) | _listed(b)  # the refused upload left nothing behind
+
+
+def test_pg_servers_share_originals_and_bibliographic_fields(servers, database):
+    _, url, _ = database
+    (a, b), corpora = servers
+    pdf = pdf_system_font([["帕金森病的细胞治疗", "一项开放标签研究纳入了12例帕金森病患者,术后随访两年。"]])
+    added = httpx.post(a + "/documents", files={"file": ("cells.pdf", pdf, "application/pdf")}, timeout=120)
+    assert added.status_code == 201, added.text
+    _until(lambda: "cells.pdf" in _listed(b), 1.0)
+    got = httpx.get(b + "/documents/cells.pdf/file", timeout=10)  # b never saw the upload
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"] == "application/pdf"
+    assert 'filename="cells.pdf"' in got.headers["content-disposition"]
+    assert not any((corpus / "cells.pdf").exists() for corpus in corpora)  # no server kept it for itself
+
+    title = "间充质干细胞治疗帕金森病的开放标签研究"
+    patched = httpx.patch(a + "/documents/cells.pdf", json={"title": title, "authors": ["王明"], "year": 2024},
+                          timeout=30)
+    assert patched.status_code == 200 and patched.json()["metadata"]["title"] == title
+
+    def b_cites_the_title() -> bool:
+        cited = httpx.post(b + "/ask", json={"question": NEW_QUESTION}, timeout=60).json()["citations"]
+        return any(c["doc_id"] == "cells.pdf" and title in c["references"]["gbt7714"] for c in cited)
+
+    assert _until(b_cites_the_title, 2.0, 0.1) <= 2.0
+    listed = {d["id"]: d for d in httpx.get(b + "/documents", timeout=10).json()}["cells.pdf"]
+    assert listed["metadata"]["authors"] == ["王明"] and "2024" in listed["references"]["apa"]
+    assert not any((corpus / ".meta").exists() for corpus in corpora)
+
+    bad = httpx.patch(b + "/documents/cells.pdf", json={"year": 99999}, timeout=30)
+    assert bad.status_code == 422  # refused before anything is written
+    assert {d["id"]: d for d in httpx.get(a + "/documents", timeout=10).json()}["cells.pdf"]["metadata"]["year"] == 2024
+
+    assert httpx.delete(b + "/documents/cells.pdf", timeout=120).status_code == 204
+    _until(lambda: "cells.pdf" not in _listed(a), 1.0)
+    assert httpx.get(a + "/documents/cells.pdf/file", timeout=10).status_code == 404
+    assert httpx.patch(a + "/documents/cells.pdf", json={"year": 2020}, timeout=30).status_code == 404
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM rag_records WHERE doc_id = 'cells.pdf'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM rag_documents WHERE doc_id = 'cells.pdf'").fetchone()[0] == 0
+
+
+def test_pg_two_servers_on_an_empty_database_build_it_once(tmp_path_factory):
+    server = start_server()
+    try:
+        url = new_database(server)
+        procs, bases, _ = _start_servers(url, tmp_path_factory, ("first", "second"))
+        try:
+            for base, proc in zip(bases, procs):
+                wait_until_ready(base, proc, timeout_s=600)
+            with psycopg.connect(url) as conn:
+                builds = conn.execute("SELECT count(*) FROM rag_changes WHERE doc_id = %s", (store.ALL,)).fetchone()[0]
+            assert builds == 1
+            for base in bases:
+                assert httpx.post(base + "/ask", json={"question": QUESTION}, timeout=60).json()["citations"]
+        finally:
+            _stop(procs)
+    finally:
+        remove_server(server)

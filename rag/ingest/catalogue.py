@@ -1,12 +1,15 @@
 """The corpus's bibliographic records: each document's metadata, from its file and its writer.
 
-Reading a PDF's properties costs a file read, so records are cached per file (its size and
-modification time) and per writer's record; a changed file or record is read again.
+``Catalogue`` reads them from a corpus folder. Reading a PDF's properties costs a file read, so
+records are cached per file (its size and modification time) and per writer's record; a changed
+file or record is read again. ``StoredCatalogue`` takes them from records a store keeps (the
+Postgres store's, ``rag.indexing.pg.records``), the same on every server.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.ingest import metadata
@@ -14,7 +17,31 @@ from rag.ingest.corpus import read_text
 from rag.ingest.metadata import Metadata
 
 
-class Catalogue:
+class _Matching:
+    """Filtering documents by their records (``get``)."""
+
+    def get(self, doc_id: str, text: str | None = None) -> Metadata:
+        raise NotImplementedError
+
+
+
+class StoredCatalogue(_Matching):
+    """Metadata of the documents from a store's records: ``records()`` gives the current
+    ``{doc_id: {"file": fields, "writer": fields}}``."""
+
+    def __init__(self, records: Callable[[], dict[str, dict]]):
+        self.records = records
+
+    def get(self, doc_id: str, text: str | None = None) -> Metadata:
+        """The record of one document: what its writer set, over what its file says. A document
+        stored without a record (written before records existed) is described by its text."""
+        record = self.records().get(doc_id)
+        if record is None:
+            return metadata.from_file(doc_id, b"", text) if text is not None else Metadata()
+        return metadata.merged(Metadata(**record["file"]), record["writer"])
+
+
+class Catalogue(_Matching):
     """Metadata of the documents in one corpus folder."""
 
     def __init__(self, corpus_dir: Path):
@@ -46,17 +73,3 @@ class Catalogue:
             self._cache[doc_id] = (key, record)
         return record
 
-    def matching(self, doc_ids: list[str], year_from: int | None = None, year_to: int | None = None,
-                 tags: list[str] | None = None) -> list[str]:
-        """The documents among ``doc_ids`` whose year lies in the range and which carry every tag."""
-        chosen = []
-        for doc_id in doc_ids:
-            meta = self.get(doc_id)
-            if year_from is not None and (meta.year is None or meta.year < year_from):
-                continue
-            if year_to is not None and (meta.year is None or meta.year > year_to):
-                continue
-            if tags and not set(tags) <= set(meta.tags):
-                continue
-            chosen.append(doc_id)
-        return chosen

@@ -68,12 +68,19 @@ def read(corpus_dir: Path, doc_id: str) -> dict:
         raise CorpusError(f"metadata of {doc_id!r} is unreadable ({exc}): fix or delete {path}") from None
 
 
-def write(corpus_dir: Path, doc_id: str, fields: dict) -> None:
-    """Store the fields a writer set (atomically: a crash leaves the old record or the new one)."""
+def check(fields: dict) -> dict:
+    """``fields`` if they make a valid record (a null goes back to the file's value), else a CorpusError
+    naming the first bad field."""
     try:
-        Metadata(**{k: v for k, v in fields.items() if v is not None})  # a null goes back to the file's value
+        Metadata(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise CorpusError(f"bad metadata: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    return fields
+
+
+def write(corpus_dir: Path, doc_id: str, fields: dict) -> None:
+    """Store the fields a writer set (atomically: a crash leaves the old record or the new one)."""
+    check(fields)
     path = _path(corpus_dir, doc_id)
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -11,6 +11,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from rag.errors import ConfigError, IndexStoreError, StoreUnavailable
+from rag.indexing.pg.schema import MIGRATE_LOCK
 
 # Seconds to wait for the database before calling it unreachable: a request should fail fast.
 CONNECT_TIMEOUT_S = 3
@@ -68,7 +69,9 @@ def _register(conn: psycopg.Connection) -> None:
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:  # "vector type not found": a fresh database
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        with conn.transaction():  # two processes creating it at once would collide (a unique violation)
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(conn)
 
 
