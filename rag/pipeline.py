@@ -21,7 +21,6 @@ from rag.indexing.lifecycle import ensure_index
 from rag.indexing.query_batcher import QueryBatcher
 from rag.answer.retriever import Retrieval, retrieve
 from rag.answer.rewrite import follow_up_context
-from rag.answer import translation
 from rag.progress import stage
 from rag.schema import Answer, Passage
 from rag.studies.router import study_answer
@@ -68,7 +67,6 @@ class Pipeline:
             embedder = QueryBatcher(load_embedder(settings, serving=True))
             embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
             segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
-            translation.warm_up()  # nor the first English question for reading CC-CEDICT
         index = ensure_index(settings, embedder, progress)
         return cls(settings, index, embedder, load_answer_models(), answerer_for(settings))
 

@@ -21,6 +21,7 @@ from rag.ingest import documents as docs_mod
 from rag.indexing import lifecycle
 from rag.config import Settings
 from rag.errors import DocumentNotFound, DuplicateDocument, LastDocument
+from rag.answer import translation
 from rag.answer.references import attach_references, references
 from rag.ingest import metadata
 from rag.ingest.formats import page_of
@@ -98,6 +99,9 @@ class Assistant:
         """Load the model and the index (building it when missing or stale); on the Postgres store,
         start following other servers' changes."""
         assistant = cls(Pipeline.open(settings, progress=False))
+        # A server's first English question should not wait ~2 s for CC-CEDICT; a one-off `rag ask`
+        # in Chinese never reads it, so only the server pays for this up front.
+        translation.warm_up()
         if settings.store:
             from rag.indexing.pg.follower import Follower
 

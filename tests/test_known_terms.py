@@ -62,13 +62,15 @@ def test_renderings_come_from_the_dictionary_and_are_never_one_character():
 def test_english_words_are_looked_up_by_lemma_and_by_the_phrase_they_are_in():
     from rag.answer.translation import english_word_renderings
 
-    found = english_word_renderings("What kinds of molecules do extracellular vesicles carry?")
-    assert "囊泡" in found["vesicles"] and "分子" in found["molecules"]  # plural -> its lemma
-    phrase = english_word_renderings("Can stem cells cure type 1 diabetes?")
-    assert "干细胞" in phrase["stem"]  # "stem" alone is a plant's stem; "stem cell" is 干细胞
-    assert "糖尿病" in phrase["diabetes"]
-    assert all(len(word) >= 2 for words in phrase.values() for word in words)
-    assert english_word_renderings("") == {} and english_word_renderings("干细胞") == {}
+    question = "What kinds of molecules do extracellular vesicles carry?"
+    assert "囊泡" in english_word_renderings(question, "vesicles")  # plural -> its lemma
+    assert "分子" in english_word_renderings(question, "molecules")
+    phrase = "Can stem cells cure type 1 diabetes?"
+    assert "干细胞" in english_word_renderings(phrase, "stem")  # "stem" alone is a plant's stem; "stem cell" is 干细胞
+    assert "糖尿病" in english_word_renderings(phrase, "diabetes")
+    assert all(len(w) >= 2 for word in ("can", "stem", "cells", "cure", "type") for w in english_word_renderings(phrase, word))
+    assert english_word_renderings(phrase, "vesicles") == frozenset()  # not a word of this question
+    assert english_word_renderings("", "x") == frozenset() and english_word_renderings("干细胞", "干细胞") == frozenset()
 
 
 def test_an_english_question_is_known_by_how_many_of_its_words_the_documents_render():
@@ -84,3 +86,15 @@ def test_a_dictionary_word_is_not_known_from_a_part_of_it():
     index = _index("间充质干细胞治疗多发性硬化的效果。", ["间充质干细胞", "多发性硬化", "效果"])
     assert not _in_text(index, "肝硬化")
     assert _in_text(index, "硬化")
+
+
+def test_a_question_whose_words_the_documents_spell_never_reads_the_dictionary():
+    from rag.answer import translation
+
+    translation._read_dictionary.cache_clear()
+    translation._question_renderings.cache_clear()
+    index = _index("Bang等人与Chung等人的研究结论不一致。", ["bang", "chung", "研究", "结论"])
+    assert known_share(index, "为什么Bang和Chung的研究结论不一致？") > 0
+    assert translation._read_dictionary.cache_info().currsize == 0  # no ~2 s read for this question
+    translation.warm_up()
+    assert translation._read_dictionary.cache_info().currsize == 1

@@ -318,8 +318,8 @@ def known_share(index: Index, question: str) -> float:
     if not terms:
         return 0.0
     vocab = index.sentence_bm25.document_frequencies()
-    rendered = english_word_renderings(question)
-    return sum(t in vocab or _in_text(index, t) or _rendering_in_text(index, rendered.get(t, ())) for t in terms) / len(terms)
+    return sum(t in vocab or _in_text(index, t) or _rendering_in_text(index, english_word_renderings(question, t))
+               for t in terms) / len(terms)
 
 
 def _rendering_in_text(index: Index, renderings) -> bool:
@@ -380,11 +380,11 @@ def _coverage(index: Index, question: str, passages: list[Passage]) -> float:
     # question's terms in the lower-cased passages finds what cutting the passages would (and
     # costs no jieba run per answer).
     lowered = text.lower()
-    rendered = english_word_renderings(question)  # an English word is covered by its Chinese rendering
     total = covered = 0.0
     for term in terms:
         weight = math.log((n + 1) / (vocab.get(term, 0) + 0.5))
         total += weight
-        if term in lowered or any(r in lowered for r in rendered.get(term, ())):
+        # An English word is also covered by one of its Chinese renderings.
+        if term in lowered or any(r in lowered for r in english_word_renderings(question, term)):
             covered += weight
     return covered / total if total else 0.0

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import gzip
 import re
+import threading
 from collections import defaultdict
 from functools import lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 import simplemma
 
@@ -40,41 +42,44 @@ _LATIN_WORD = re.compile(r"[a-z][a-z0-9'-]*")
 _SENSE_LEAD = re.compile(r"^(?:to|a|an|the) ")
 
 
-@lru_cache(maxsize=1)
-def _renderings_index() -> dict[str, frozenset[str]]:
-    """Lower-cased English name -> the simplified Chinese words that render it.
+class _Dictionary(NamedTuple):
+    names: dict[str, frozenset[str]]  # "alzheimer" -> {"阿尔茨海默病", …}
+    senses: dict[str, frozenset[str]]  # "vesicle", "stem cell" -> {"囊泡"}, {"干细胞"}
 
-    Only senses that are a name, or a name and one word ("Alzheimer's disease"), are read: a
-    longer sense describes ("Paris, capital of France") rather than renders.
+
+_load_lock = threading.Lock()
+
+
+def _dictionary() -> _Dictionary:
+    """CC-CEDICT read backwards, once per process (about 2 s), by whichever caller comes first."""
+    with _load_lock:
+        return _read_dictionary()
+
+
+@lru_cache(maxsize=1)
+def _read_dictionary() -> _Dictionary:
+    """Both indexes in one pass over CC-CEDICT.
+
+    Names: only senses that are a name, or a name and one word ("Alzheimer's disease"), are read:
+    a longer sense describes ("Paris, capital of France") rather than renders. Senses: every
+    sense of one to three words, without its grammar ("to cure" -> "cure").
     """
-    index: dict[str, set[str]] = defaultdict(set)
-    for chinese, senses in _entries():
-        for sense in senses:
-            named = _NAMED_SENSE.match(_PARENTHESES.sub("", sense).strip())
+    names: dict[str, set[str]] = defaultdict(set)
+    senses: dict[str, set[str]] = defaultdict(set)
+    for chinese, entry_senses in _entries():
+        for sense in entry_senses:
+            bare = _PARENTHESES.sub("", sense)
+            named = _NAMED_SENSE.match(bare.strip())
             if named:
-                index[named.group(1).lower()].add(chinese)
-    return {key: frozenset(words) for key, words in index.items()}
-
-
-def chinese_renderings(term: str) -> frozenset[str]:
-    """Chinese words that render an English name: ``"Alzheimer"`` -> ``{"阿尔茨海默病", …}``;
-    empty for a name with none (or not in Latin letters)."""
-    key = term.strip().lower()
-    if not key or not key.isascii():
-        return frozenset()
-    return _renderings_index().get(key, frozenset())
-
-
-@lru_cache(maxsize=1)
-def _senses_index() -> dict[str, frozenset[str]]:
-    """Lower-cased English sense of one to three words ("vesicle", "stem cell") -> its Chinese words."""
-    index: dict[str, set[str]] = defaultdict(set)
-    for chinese, senses in _entries():
-        for sense in senses:
-            for part in _PARENTHESES.sub("", sense).split(";"):
+                names[named.group(1).lower()].add(chinese)
+            for part in bare.split(";"):
                 phrase = _SENSE_LEAD.sub("", part.strip().lower())
                 if phrase.isascii() and 0 < len(phrase.split()) <= MAX_SENSE_WORDS:
-                    index[phrase].add(chinese)
+                    senses[phrase].add(chinese)
+    return _Dictionary(_frozen(names), _frozen(senses))
+
+
+def _frozen(index: dict[str, set[str]]) -> dict[str, frozenset[str]]:
     return {key: frozenset(words) for key, words in index.items()}
 
 
@@ -88,18 +93,35 @@ def _entries():
                 yield match.group(1), match.group(2).split("/")
 
 
-@lru_cache(maxsize=1024)
-def english_word_renderings(question: str) -> dict[str, frozenset[str]]:
-    """Each English word of ``question`` -> Chinese words that render it, alone or in a phrase of
-    the question: ``"Can stem cells cure diabetes?"`` -> ``{"stem": {"干细胞", …}, "cells":
-    {"细胞", "干细胞", …}, "cure": {"治愈", …}, "diabetes": {"糖尿病", …}, …}``.
+def chinese_renderings(term: str) -> frozenset[str]:
+    """Chinese words that render an English name: ``"Alzheimer"`` -> ``{"阿尔茨海默病", …}``;
+    empty for a name with none (or not in Latin letters)."""
+    key = term.strip().lower()
+    if not key or not key.isascii():
+        return frozenset()
+    return _dictionary().names.get(key, frozenset())
+
+
+def english_word_renderings(question: str, word: str) -> frozenset[str]:
+    """Chinese words that render one English ``word`` of ``question``, alone or in a phrase of the
+    question: in ``"Can stem cells cure diabetes?"``, ``"stem"`` -> ``{"干细胞", …}`` (from "stem
+    cell"), ``"diabetes"`` -> ``{"糖尿病"}``; empty for a word the question does not have.
 
     Words are looked up by their lemma ("vesicles" -> "vesicle"); a name also by its name
-    renderings ("Alzheimer's" -> 阿尔茨海默病).
+    renderings ("Alzheimer's" -> 阿尔茨海默病). Callers ask only for words the documents do not
+    spell, so a question whose Latin words (if any) they spell never pays for reading the dictionary.
     """
+    if not word.isascii():  # a Chinese word has no English rendering to look up
+        return frozenset()
+    return _question_renderings(question).get(word.lower(), frozenset())
+
+
+@lru_cache(maxsize=1024)
+def _question_renderings(question: str) -> dict[str, frozenset[str]]:
+    """Every English word of ``question`` -> its renderings (see ``english_word_renderings``)."""
     words = _LATIN_WORD.findall(question.lower())
     lemmas = [_lemma(w) for w in words]
-    senses = _senses_index()
+    senses = _dictionary().senses
     renderings: dict[str, set[str]] = {w: set(chinese_renderings(w.removesuffix("'s"))) for w in words}
     for size in range(1, MAX_SENSE_WORDS + 1):
         for start in range(len(words) - size + 1):
@@ -115,5 +137,6 @@ def _lemma(word: str) -> str:
 
 
 def warm_up() -> None:
-    """Read CC-CEDICT and the English lemma table now (~2 s), not on the first English question."""
-    english_word_renderings("warm-up cells")
+    """Read CC-CEDICT and the English lemma table now (about 2 s), so that a server's first English
+    question does not wait for them."""
+    _question_renderings("warm-up cells")
