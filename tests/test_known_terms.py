@@ -90,11 +90,13 @@ def test_a_dictionary_word_is_not_known_from_a_part_of_it():
 
 def test_a_question_whose_words_the_documents_spell_never_reads_the_dictionary():
     from rag.answer import translation
+    from rag.answer.translation import english_word_renderings
 
     translation._read_dictionary.cache_clear()
     translation._question_renderings.cache_clear()
     index = _index("Bang等人与Chung等人的研究结论不一致。", ["bang", "chung", "研究", "结论"])
     assert known_share(index, "为什么Bang和Chung的研究结论不一致？") > 0
+    assert english_word_renderings("Bang等人2005年的研究", "2005") == frozenset()  # a number: nothing to look up
     assert translation._read_dictionary.cache_info().currsize == 0  # no ~2 s read for this question
     translation.warm_up()
     assert translation._read_dictionary.cache_info().currsize == 1

@@ -111,7 +111,7 @@ def english_word_renderings(question: str, word: str) -> frozenset[str]:
     renderings ("Alzheimer's" -> 阿尔茨海默病). Callers ask only for words the documents do not
     spell, so a question whose Latin words (if any) they spell never pays for reading the dictionary.
     """
-    if not word.isascii():  # a Chinese word has no English rendering to look up
+    if not _LATIN_WORD.fullmatch(word.lower()):  # a Chinese word or a number has nothing to look up
         return frozenset()
     return _question_renderings(question).get(word.lower(), frozenset())
 
