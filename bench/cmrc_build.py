@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,10 @@ def _ideal_batches(embedder, texts: list[str], tokens: list[int], sweep_every: i
 
 
 def _pass_seconds(embedder, ordered: list[str], batch_size: int) -> float:
-    """Seconds for one model run per consecutive batch of ``ordered`` (passage prompt)."""
+    """Seconds for one model run per consecutive batch of ``ordered`` (passage prompt), as many
+    runs at once as the embedder allows when indexing (one per core)."""
+    batches = [ordered[start:start + batch_size] for start in range(0, len(ordered), batch_size)]
     t = time.perf_counter()
-    for start in range(0, len(ordered), batch_size):
-        embedder.encode_batch(ordered[start:start + batch_size], is_query=False)
+    with ThreadPoolExecutor(embedder.model_slots) as workers:
+        list(workers.map(lambda texts: embedder.encode_batch(texts, is_query=False), batches))
     return time.perf_counter() - t
