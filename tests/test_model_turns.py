@@ -18,7 +18,6 @@ class SlowModel(OnnxEmbedder):
     def __init__(self, batch_size: int = 1):
         self._turns = ModelTurns()
         self._batch_size = batch_size
-        self._batch_tokens = 10_000
         self._prefixes = {True: "query: ", False: "passage: "}
         self.dim = 4
         self.runs: list[str] = []
