@@ -65,7 +65,7 @@ def cmrc_build(args: dict) -> dict:
         out["langchain"]["load_after"] = load_average()
         out["ideal"] = _ideal_batches(embedder, texts, tokens, args.get("sweep_every", 8))
         out["ideal"]["load_after"] = load_average()
-    limit = out["ideal"]["full_pass_texts_per_s"]
+    limit = out["ideal"]["limit_texts_per_s"]
     out["embed_vs_limit"] = round(out["ours"]["embed_texts_per_s"] / limit, 3)  # 1.0 = at the model's limit
     out["ours_vs_langchain"] = round(out["ours"]["total_s"] / out["langchain"]["total_s"], 3)  # < 1: we are faster
     return out
@@ -101,8 +101,11 @@ def _ideal_batches(embedder, texts: list[str], tokens: list[int], sweep_every: i
         sweep[size] = round(len(sample) / _pass_seconds(embedder, sample, size), 2)
     best = max(sweep, key=sweep.get)
     full_s = _pass_seconds(embedder, ordered, best)
+    full_rate = len(texts) / full_s
+    # The limit is the faster of the two ideal runs: the slower one met more of the machine's other work.
     return {"sample_texts": len(sample), "sweep_texts_per_s": sweep, "best_batch_size": best,
-            "full_pass_s": round(full_s, 2), "full_pass_texts_per_s": round(len(texts) / full_s, 2)}
+            "full_pass_s": round(full_s, 2), "full_pass_texts_per_s": round(full_rate, 2),
+            "limit_texts_per_s": round(max(full_rate, sweep[best]), 2)}
 
 
 def _pass_seconds(embedder, ordered: list[str], batch_size: int) -> float:
