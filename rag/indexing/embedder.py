@@ -149,10 +149,10 @@ class OnnxEmbedder:
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             else:
                 # Indexing: one thread per run and as many runs at once as there are cores. Two threads
-                # sharing one run spin-wait for each other, and on a busy machine that collapses
-                # (CMRC texts, load ~3 on 2 cores: 10.7-32.5 texts/s; single-threaded runs two at a time:
-                # 28.6-36.3; every 40th CMRC text, 3 interleaved rounds, 2026-11-27). Runs of one session may overlap (onnxruntime
-                # allows it), so the weights are loaded once.
+                # sharing one run spin-wait for each other, and on a busy machine that collapses (every
+                # 40th CMRC text, load ~3 on 2 cores, 3 interleaved rounds, 2026-11-27: 10.7-32.5 texts/s;
+                # single-threaded runs two at a time: 28.6-36.3). Runs of one session may overlap
+                # (onnxruntime allows it), so the weights are loaded once.
                 options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
