@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="measure and write the report")
     run_p.add_argument("--smoke", action="store_true", help="tiny sizes: proves the harness works, numbers mean little")
     run_p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
-    run_p.add_argument("--only", default=None, help="comma-separated sections: review,cold,http,crossover,scale,updates")
+    run_p.add_argument("--only", default=None, help="comma-separated sections: review,cold,http,crossover,scale,updates,cmrc-build")
     rep_p = sub.add_parser("report", help="re-render the report from its JSON")
     rep_p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     work_p = sub.add_parser("worker", help=argparse.SUPPRESS)

@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import report, server
 from bench.common import CORPUS, ROOT, load_average, machine, questions, run_worker, subprocess_env
 
-SECTIONS = ("review", "cold", "http", "crossover", "scale", "updates")
+SECTIONS = ("review", "cold", "http", "crossover", "scale", "updates", "cmrc-build")
 
 FULL = {
     "review": {"build_reps": 3, "queries": None, "passes": 1},
@@ -25,6 +25,8 @@ FULL = {
     # A change indexes only its document (a new segment); the initial build of the synthetic
     # corpus is what takes long (minutes at 100k chunks: jieba over every sentence).
     "updates": {"sizes": [10_000, 100_000], "change_max": 100_000},
+    # The CMRC trial split's 256 paragraphs: our build, LangChain's 250/50 recipe, the model's limit.
+    "cmrc-build": {"sweep_every": 8},
     "timeout_s": 1800,
 }
 SMOKE = {
@@ -35,6 +37,7 @@ SMOKE = {
     "scale": {"sizes": [2_000], "queries": 20, "text_queries": 5, "hnsw_max": 2_000, "langchain_max": 2_000,
               "langchain_text_queries": {}},
     "updates": {"sizes": [500], "change_max": 500},
+    "cmrc-build": {"paragraphs": 4, "sweep_every": 4},
     "timeout_s": 600,
 }
 QUESTION = "为什么Bang和Chung的研究结论不一致？"
@@ -94,6 +97,9 @@ def run(out: Path, smoke: bool, only: list[str] | None = None) -> dict:
         results["updates"] = _section("updates", results, lambda: [
             run_worker("updates", {"n": n, "add": n <= cfg["updates"]["change_max"]}, timeout, log)
             for n in cfg["updates"]["sizes"]])
+
+    if "cmrc-build" in sections:
+        results["cmrc-build"] = _section("cmrc-build", results, lambda: run_worker("cmrc_build", cfg["cmrc-build"], timeout, log))
 
     results["meta"]["load_after"] = load_average()
     results["meta"]["total_s"] = round(time.perf_counter() - started, 1)

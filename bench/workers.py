@@ -561,5 +561,7 @@ def updates(args: dict) -> dict:
     }
 
 
+from bench.cmrc_build import cmrc_build  # noqa: E402 - its own module; it imports helpers from this one
+
 WORKERS = {"review": review, "coldstart": coldstart, "scale_ours": scale_ours, "ann": ann, "crossover": crossover,
-           "scale_langchain": scale_langchain, "updates": updates}
+           "scale_langchain": scale_langchain, "updates": updates, "cmrc_build": cmrc_build}

@@ -26,6 +26,7 @@ SECTIONS = [
     "### Retrieval end to end at scale",
     "## Which index by corpus size",
     "## Adding and deleting a document",
+    "## Indexing the CMRC trial collection",
 ]
 
 
@@ -51,5 +52,7 @@ def test_bench_smoke_writes_every_section(tmp_path):
     assert scale["ours"]["dense"]["same_results_after_load"] is True
     assert scale["langchain"]["ensemble"]["n"] > 0
     assert results["updates"][0]["add_s"] > 0 and results["updates"][0]["delete_s"] > 0
+    cmrc = results["cmrc-build"]
+    assert cmrc["ours"]["texts"] > cmrc["langchain"]["chunks"] > 0 and cmrc["ideal"]["full_pass_texts_per_s"] > 0
     if results["meta"]["machine"]["versions"].get("matplotlib", "not installed") != "not installed":
         assert out.with_name("b-scale.png").stat().st_size > 0

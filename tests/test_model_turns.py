@@ -23,6 +23,9 @@ class SlowModel(OnnxEmbedder):
         self.runs: list[str] = []
         self._inside = threading.Lock()
 
+    def _lengths(self, texts: list[str]) -> list[int]:
+        return [len(t) for t in texts]
+
     def _run(self, texts: list[str]) -> np.ndarray:
         assert self._inside.acquire(blocking=False), "two model runs overlapped"
         try:
@@ -76,3 +79,51 @@ def test_model_turns_many_questions_never_overlap_and_all_finish():
         t.join(timeout=10)
     assert not any(t.is_alive() for t in threads)
     assert len(model.runs) == 16
+
+
+class TwoSlotModel(SlowModel):
+    """Two runs may overlap (one per core when indexing); it records how many ran at once."""
+
+    def __init__(self):
+        super().__init__()
+        self._turns = ModelTurns(slots=2)
+        self._count = threading.Lock()
+        self.now = self.most = 0
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        with self._count:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(RUN_S)
+        with self._count:
+            self.now -= 1
+            self.runs.extend(texts)
+        return np.ones((len(texts), self.dim), dtype=np.float32) / 2
+
+
+def test_model_turns_with_two_slots_runs_passage_batches_two_at_a_time_and_keeps_rows():
+    model = TwoSlotModel()
+    passages = [f"段落{i}" for i in range(20)]
+    started = time.perf_counter()
+    vectors = model.encode(passages, is_query=False)
+    assert model.most == 2
+    assert time.perf_counter() - started < 0.8 * len(passages) * RUN_S  # overlapped, not one after another
+    assert vectors.shape == (20, 4) and np.allclose(vectors, 0.5)
+    assert sorted(model.runs) == sorted("passage: " + p for p in passages)
+
+
+def test_model_turns_with_two_slots_still_puts_a_question_first():
+    model = TwoSlotModel()
+    indexing = threading.Thread(target=model.encode, args=([f"段落{i}" for i in range(40)], False))
+    indexing.start()
+    time.sleep(5 * RUN_S)
+    model.encode(["问题？"], is_query=True)
+    indexing.join()
+    assert model.runs.index("query: 问题？") < 20
+
+
+def test_model_turns_refuses_no_slots():
+    import pytest
+
+    with pytest.raises(ValueError):
+        ModelTurns(slots=0)

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, Settings
 from rag.errors import ModelError
+from rag.indexing.batching import length_batches
 from rag.progress import MIN_ITEMS, tracked
 
 log = logging.getLogger(__name__)
@@ -93,12 +95,15 @@ def _pieces(text: str) -> list[str]:
 
 
 class ModelTurns:
-    """One model run at a time, and questions first: a run for a question goes before the next
-    batch of passages waiting with it, so indexing a document does not hold up the answers."""
+    """At most ``slots`` model runs at a time, and questions first: a run for a question goes before
+    the next batch of passages waiting with it, so indexing a document does not hold up the answers."""
 
-    def __init__(self):
+    def __init__(self, slots: int = 1):
+        if slots < 1:
+            raise ValueError("a model needs at least one slot")
+        self.slots = slots
         self._changed = threading.Condition()
-        self._running = False
+        self._running = 0
         self._first_waiting = 0
 
     @contextmanager
@@ -107,15 +112,15 @@ class ModelTurns:
         with self._changed:
             self._first_waiting += first
             try:
-                self._changed.wait_for(lambda: not self._running and (first or not self._first_waiting))
+                self._changed.wait_for(lambda: self._running < self.slots and (first or not self._first_waiting))
             finally:
                 self._first_waiting -= first
-            self._running = True
+            self._running += 1
         try:
             yield
         finally:
             with self._changed:
-                self._running = False
+                self._running -= 1
                 self._changed.notify_all()
 
 
@@ -123,7 +128,8 @@ class OnnxEmbedder:
     """The same model exported to ONNX (``rag.indexing.onnx_export``) and run by onnxruntime.
 
     4x faster per question than torch on two cores, and it starts without importing torch.
-    Its fastest batch is small (4): onnxruntime pays more than torch for padding.
+    Its fastest batch is small (4 texts of similar token length, ``rag.indexing.batching``):
+    onnxruntime pays more than torch for padding.
     """
 
     def __init__(self, folder: Path, model_id: str, query_prefix: str, passage_prefix: str,
@@ -141,6 +147,15 @@ class OnnxEmbedder:
                 # handlers: 32-client load test 48.8-51.5 -> 57.5-58.9 requests/s without spinning,
                 # one question alone 15.4 -> 16.4-18.1 ms (2 cores, 2026-11-27).
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            else:
+                # Indexing: one thread per run and as many runs at once as there are cores. Two threads
+                # sharing one run spin-wait for each other, and on a busy machine that collapses (every
+                # 40th CMRC text, load ~3 on 2 cores, 3 interleaved rounds, 2026-11-27: 10.7-32.5 texts/s;
+                # single-threaded runs two at a time: 28.6-36.3). Runs of one session may overlap
+                # (onnxruntime allows it), so the weights are loaded once.
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as exc:  # onnxruntime raises its own types; the user needs one message
@@ -153,22 +168,32 @@ class OnnxEmbedder:
         self.dim = int(record["dim"])
         self._prefixes = {True: query_prefix, False: passage_prefix}
         self._batch_size = batch_size
-        self._turns = ModelTurns()  # one run at a time, as for torch: see SentenceTransformerEmbedder
+        # A server runs one at a time, as for torch (see SentenceTransformerEmbedder); indexing one per core.
+        self._turns = ModelTurns(1 if serving else max(1, os.cpu_count() or 1))
 
     def encode(self, texts: list[str], is_query: bool, progress: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; a progress bar shows for long lists when ``progress``."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        prefix = self._prefixes[is_query]
-        # Longest first and in batches of similar length, as sentence-transformers does: less padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        starts = range(0, len(order), self._batch_size)
-        # The model is taken batch by batch, not for the whole list: a question that arrives while
-        # a document is being embedded runs between two of its batches instead of after all of them.
-        for start in tracked(starts, len(starts), f"embedding {len(texts)} texts (batches)", progress):
-            rows = order[start:start + self._batch_size]
+        if not texts:
+            return out
+        prefixed = [self._prefixes[is_query] + t for t in texts]
+        batches = length_batches(self._lengths(prefixed), self._batch_size)
+
+        def run(rows: list[int]) -> None:
+            # The model is taken batch by batch, not for the whole list: a question that arrives while
+            # a document is being embedded runs between two of its batches instead of after all of them.
             with self._turns.turn(first=is_query):
-                out[rows] = self._run([prefix + texts[i] for i in rows])
+                out[rows] = self._run([prefixed[i] for i in rows])
+
+        with ThreadPoolExecutor(self._turns.slots) as workers:
+            for _ in tracked(workers.map(run, batches), len(batches), f"embedding {len(texts)} texts (batches)", progress):
+                pass
         return out
+
+    @property
+    def model_slots(self) -> int:
+        """How many model runs may go at once (one per core when indexing, one when serving)."""
+        return self._turns.slots
 
     def encode_batch(self, texts: list[str], is_query: bool) -> np.ndarray:
         """Unit vectors for ``texts`` from one model run, however many (``QueryBatcher``'s call)."""
@@ -184,8 +209,12 @@ class OnnxEmbedder:
             return 0
         return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(pieces, add_special_tokens=False))
 
+    def _lengths(self, texts: list[str]) -> list[int]:
+        """Each text's length in the model's tokens (special tokens included, truncated as the model reads it)."""
+        return [len(e.ids) - e.attention_mask.count(0) for e in self._tokenizer.encode_batch(texts)]
+
     def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
+        encodings = self._tokenizer.encode_batch(texts)  # padded to the batch's longest text
         feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
                  "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
                  "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
