@@ -23,6 +23,20 @@ class _Matching:
     def get(self, doc_id: str, text: str | None = None) -> Metadata:
         raise NotImplementedError
 
+    def matching(self, doc_ids: list[str], year_from: int | None = None, year_to: int | None = None,
+                 tags: list[str] | None = None) -> list[str]:
+        """The documents among ``doc_ids`` whose year lies in the range and which carry every tag."""
+        chosen = []
+        for doc_id in doc_ids:
+            meta = self.get(doc_id)
+            if year_from is not None and (meta.year is None or meta.year < year_from):
+                continue
+            if year_to is not None and (meta.year is None or meta.year > year_to):
+                continue
+            if tags and not set(tags) <= set(meta.tags):
+                continue
+            chosen.append(doc_id)
+        return chosen
 
 
 class StoredCatalogue(_Matching):
