@@ -186,8 +186,8 @@ class Assistant:
         return (stored.data, stored.content_type) if stored is not None else None
 
     def _publish(self, change) -> None:
-        """Make ``change(pipeline)``'s index live (on the Postgres store, where a failed change
-        wrote nothing: its transaction rolled back)."""
+        """Make ``change(pipeline)``'s index live; when it raises, the live index stays as it was
+        (on the Postgres store its transaction rolled back; on the files the caller restores the folder)."""
         current = self.pipeline
         self.pipeline = dataclasses.replace(current, index=change(current))
         log.info("index updated: %s", self.pipeline.index.manifest["counts"])
@@ -195,18 +195,15 @@ class Assistant:
     def _rebuild_or_restore(self, path: Path, previous: bytes | None) -> None:
         """Index the one changed document on top of the live index (a new segment, unchanged
         documents untouched) and publish; on failure, undo the corpus change."""
-        current = self.pipeline
+        doc_id = path.relative_to(self.settings.corpus_dir).as_posix()
         try:
-            doc_id = path.relative_to(current.settings.corpus_dir).as_posix()
-            built = lifecycle.update(current.settings, current.embedder, current.index, [doc_id])
+            self._publish(lambda p: lifecycle.update(p.settings, p.embedder, p.index, [doc_id]))
         except Exception:
             if previous is None:
                 path.unlink(missing_ok=True)  # an upload's new file (a delete had none to remove)
             else:
                 docs_mod.write_document(path.parent, path.name, previous)
             raise
-        self.pipeline = dataclasses.replace(current, index=built)
-        log.info("index updated: %s", built.manifest["counts"])
 
 
 def _pg_documents():
