@@ -354,11 +354,14 @@ def studies_cmd(
 def fit_cmd(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the fitted models (default: the packaged rag/data).")] = None,
     only_rule: Annotated[bool, typer.Option("--only-rule", help="Refit only the abstention rule, on the packaged ranker and chooser.")] = False,
+    only_chooser: Annotated[bool, typer.Option("--only-chooser", help="Refit only the short-answer chooser, on the packaged ranker.")] = False,
 ) -> None:
     """Refit the sentence ranker, the short-answer chooser and the abstention rule on the fit halves."""
     from rag.quality.fit import fit_all
 
-    _echo_json(fit_all(_settings(), out, only_rule=only_rule))
+    if only_rule and only_chooser:
+        raise typer.BadParameter("--only-rule and --only-chooser exclude each other")
+    _echo_json(fit_all(_settings(), out, only_rule=only_rule, only_chooser=only_chooser))
 
 
 def main() -> None:

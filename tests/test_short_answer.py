@@ -116,3 +116,18 @@ def test_choose_prefers_a_value_with_its_unit_over_a_bare_number():
     sentence = "36例慢性卒中患者接受了输注(剂量最高达150万个细胞/公斤体重)。"
     n, start, end = choose("How many patients were treated?", [sentence], uniform)
     assert sentence[start:end] == "36例"
+
+
+def test_a_short_answer_that_is_most_of_its_sentence_is_not_said_twice():
+    passage = "给药后出现短暂性发热,但均在1–2天内自行消退。这种反应可能反映了免疫应答。"
+    assert not leads("发热几天消退？", "给药后出现短暂性发热,但均在1–2天内自行消退", passage)
+    assert leads("发热几天消退？", "1–2天", passage)
+
+
+def test_words_inside_a_clause_are_candidates_when_no_rule_marks_them():
+    sentence = "牛佬，香港漫画家，原名文启明，1961年10月15日出生。"
+    spans, _ = candidates("牛佬的职业是什么？", sentence)
+    texts = {_text(sentence, s): s.kind for s in spans}
+    assert texts.get("漫画家") == "words"
+    assert texts.get("牛佬") != "words"  # a run of the question's own words is not its answer
+    assert all("，" not in t for t, kind in texts.items() if kind == "words")

@@ -8,7 +8,9 @@ rules propose, by a chooser fitted on data:
   replaced ("大联盟在什么时候修改了…？" against "大联盟在1991年修改了…"), so the text between
   where the question's words before and after its question word match is the answer;
 - values of the kind the question asks for (``answer_types``: a date, a length, a count…),
-  whole dates and joined ranges, cut to whole words, and titles or quotations in 《》「」“”.
+  whole dates and joined ranges, cut to whole words, and titles or quotations in 《》「」“”;
+- runs of one to eight jieba words inside a clause ("words"), for an answer no rule marks
+  ("漫画家" of "牛佬，香港漫画家，原名…").
 
 The chooser is a softmax over the candidates of all the first citation's sentences, fitted
 by ``rag fit`` on CMRC's fit half. A measured value of the asked kind ("9例" for 几例) wins
@@ -57,12 +59,23 @@ _NO_SHORT = re.compile(r"如何|怎样|怎么(?!样)|哪些|有何|什么特点|
 # The question-word form decides which kinds of span fit (one-hot in the features); "open"
 # is a why, how or list question, whose answer is usually a clause or the sentence.
 QUESTION_FORMS = ("value", "who", "what", "open", "other")
-SPAN_KINDS = ("sentence", "clause", "run", "gap", "value", "title")
+SPAN_KINDS = ("sentence", "clause", "run", "gap", "value", "title", "words")
 # Kinds of word (jieba's part-of-speech tags) a span may hold, crossed with the question form:
 # a who-question wants a person's name, a where-question a place.
 POS_KINDS = ("person", "place", "organisation", "number", "time", "noun")
 _POS_OF = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place", "nt": "organisation",
            "m": "number", "mq": "number", "q": "number", "t": "time", "n": "noun", "nz": "noun", "eng": "noun"}
+# Coarse part-of-speech tags of a span's first and last word (jieba's tags folded together):
+# an answer rarely starts with a preposition ("于") or ends with a particle ("的").
+BOUNDARY_TAGS = ("n", "nr", "ns", "nt", "nz", "m", "q", "t", "v", "a", "d", "p", "u", "c", "f", "r", "eng", "x", "other")
+_COARSE_TAG = {"nrfg": "nr", "nrt": "nr", "mq": "m", "vn": "v", "vd": "v", "vg": "v", "vi": "v", "vq": "v",
+               "ad": "a", "an": "a", "ag": "a", "uj": "u", "ul": "u", "uz": "u", "ud": "u", "ug": "u", "uv": "u",
+               "s": "n", "nl": "n", "ng": "n", "tg": "t"}
+# Which boundary tags are crossed with the question form (a who-question's answer ends in a name).
+FIRST_TAGS_BY_FORM = ("n", "nr", "ns", "nt", "m", "t", "v", "p", "u")
+LAST_TAGS_BY_FORM = ("n", "nr", "ns", "nt", "m", "q", "t", "v", "u")
+# Longest run of words offered as a "words" candidate.
+MAX_SPAN_WORDS = 8
 # Matching the question's words next to its question word: at least this many characters.
 MIN_CONTEXT = 2
 MAX_CONTEXT = 12
@@ -71,6 +84,9 @@ MAX_CONTEXT = 12
 MEASURED_KINDS = ("dose", "duration", "times", "count", "cost", "measure", "age", "temperature")
 # Longest short answer that goes before the quote in the answer text.
 MAX_SHORT_CHARS = 60
+# A short answer that is more than this share of its sentence is not said before the quote:
+# the quote already says it, and saying most of a sentence twice reads as repetition.
+LEAD_MAX_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,15 @@ def feature_names() -> list[str]:
                     "holds_gap", "touches_gap", "at_start", "at_end", "holds_asked_value",
                     "gap_context", "gap_both_sides", "sentence_question_pairs", "cuts_word",
                     "starts_with_link", "ends_with_particle", "is_asked_value", "bare_number"] + [
-                    f"pos_{tag}|{f}" for tag in POS_KINDS for f in QUESTION_FORMS] + [f"log_length|{f}" for f in QUESTION_FORMS]
+                    f"pos_{tag}|{f}" for tag in POS_KINDS for f in QUESTION_FORMS] + [f"log_length|{f}" for f in QUESTION_FORMS] + [
+                    "is_gap", "gap_f1", "inside_gap", "after_mark", "before_mark", "question_on_left",
+                    "question_on_right", "log_words", "question_pairs_behind_best", "question_on_left_behind_best",
+                    "question_on_right_behind_best", "holds_best_clause", "is_best_clause", "sentence_log_clauses",
+                    "clause_with_asked_value"] + [
+                    f"sentence_log_length|{k}" for k in SPAN_KINDS] + [
+                    f"first_{t}" for t in BOUNDARY_TAGS] + [f"last_{t}" for t in BOUNDARY_TAGS] + [
+                    f"first_{t}|{f}" for t in FIRST_TAGS_BY_FORM for f in QUESTION_FORMS] + [
+                    f"last_{t}|{f}" for t in LAST_TAGS_BY_FORM for f in QUESTION_FORMS]
 
 
 def load_chooser(path: Path | None = None) -> Chooser:
@@ -115,11 +139,20 @@ def leads(question: str, short: str, passage: str) -> bool:
     """Whether the short answer goes before the quoted passage in the answer text.
 
     It does for a question a few words answer ("几例？" -> "9例——…"). For a why, how, yes-or-no
-    or list question, or when the span is most of a sentence, the passage itself is the answer,
+    or list question, or when the span is most of its sentence (LEAD_MAX_SHARE), the passage itself is the answer,
     and repeating part of it in front would only say it twice; the short answer is still given
     (and marked inside the quote on the page).
     """
-    return wants_short_answer(question) and len(short) <= MAX_SHORT_CHARS and short != passage
+    return (wants_short_answer(question) and len(short) <= MAX_SHORT_CHARS and short != passage
+            and len(short) <= LEAD_MAX_SHARE * len(_sentence_holding(short, passage)))
+
+
+def _sentence_holding(short: str, passage: str) -> str:
+    """The sentence of ``passage`` (cut at 。！？!?) that holds ``short``, or ``short`` when none does."""
+    for sentence in re.split(r"(?<=[。！？!?])", passage):
+        if short in sentence:
+            return sentence.rstrip(_TRIM)
+    return short
 
 
 def question_form(question: str) -> str:
@@ -171,7 +204,22 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
     found += [Span("title", m.start(), m.end()) for m in _TITLE.finditer(sentence[:body])]
     found = [_to_word_ends(s, sentence) if s.kind == "value" else s for s in found]
+    found += [s for s in _word_runs(sentence, body) if sentence[s.start:s.end] not in question]
     return _distinct(_trimmed(sentence, found), question, sentence), gap
+
+
+def _word_runs(sentence: str, body: int) -> list[Span]:
+    """Runs of one to MAX_SPAN_WORDS words of ``sentence[:body]`` that start on a word and stay inside one clause."""
+    words = [w for w in tagged_words(sentence) if w[1] <= body]
+    runs = []
+    for i, (start, _, _) in enumerate(words):
+        if sentence[start] in _TRIM:
+            continue
+        for j in range(i, min(len(words), i + MAX_SPAN_WORDS)):
+            if _CLAUSE_MARK.search(sentence, words[j][0], words[j][1]):
+                break
+            runs.append(Span("words", start, words[j][1]))
+    return runs
 
 
 @lru_cache(maxsize=256)
@@ -183,7 +231,23 @@ def word_bounds(sentence: str) -> frozenset[int]:
 @lru_cache(maxsize=256)
 def word_kinds(sentence: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, kind) of the words of ``sentence`` whose part of speech is one of POS_KINDS."""
-    return tuple((a, b, _POS_OF[tag]) for _, tag, a, b in segment.tagged(sentence) if tag in _POS_OF)
+    return tuple((a, b, _POS_OF[tag]) for _, tag, a, b in _tags(sentence) if tag in _POS_OF)
+
+
+@lru_cache(maxsize=256)
+def _tags(sentence: str) -> tuple[tuple[str, str, int, int], ...]:
+    """jieba's part-of-speech tagging of ``sentence``, done once per sentence (it is the slow step)."""
+    return tuple(segment.tagged(sentence))
+
+
+@lru_cache(maxsize=256)
+def tagged_words(sentence: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, coarse tag) of every jieba word of ``sentence``, tags folded to BOUNDARY_TAGS."""
+    out = []
+    for _, tag, a, b in _tags(sentence):
+        tag = _COARSE_TAG.get(tag, tag)
+        out.append((a, b, tag if tag in BOUNDARY_TAGS else "other"))
+    return tuple(out)
 
 
 def _to_word_ends(span: Span, sentence: str) -> Span:
@@ -327,48 +391,155 @@ def _cuts_number(sentence: str, start: int, end: int) -> bool:
 
 
 def features(question: str, sentence: str, spans: list[Span], gap: Gap | None) -> np.ndarray:
-    """The chooser's feature matrix: one row per candidate span."""
+    """The chooser's feature matrix: one row per candidate span, columns as ``feature_names()``.
+
+    Columns are computed for all spans at once from per-character prefix sums (a sentence has
+    a few hundred candidates once word runs are offered, and this runs on every answer).
+    """
     form = question_form(question)
+    names = _feature_index()
+    n, cols = len(spans), np.zeros((len(spans), len(names)))
+    if not n:
+        return cols
+    a = np.array([s.start for s in spans])
+    b = np.array([s.end for s in spans])
+    kind = np.array([SPAN_KINDS.index(s.kind) for s in spans])
+    is_form = np.array([form == f for f in QUESTION_FORMS], dtype=float)
+    length = (b - a).astype(float)
+    body = max(1, len(sentence.rstrip(_TRIM)))
+    asked = [value_pattern(k) for k in asked_types(question)]
+    text = sentence.lower() if len(sentence.lower()) == len(sentence) else sentence  # offsets must stay put
     q_pairs = char_bigrams(QUESTION_WORDS.sub(" ", question))
     q_chars = {c for c in question.lower() if c.isalnum()}
-    asked = [value_pattern(k) for k in asked_types(question)]
-    body = max(1, len(sentence.rstrip(_TRIM)))
+    alnum = np.array([c.isalnum() for c in text] + [False])
+    pair_hit = alnum[:-1] & alnum[1:] & np.array([text[i:i + 2] in q_pairs for i in range(len(text))])
+    pairs_before = np.r_[0, np.cumsum(pair_hit)]
+    letters_before = np.r_[0, np.cumsum(alnum[:-1])]
+    known_before = np.r_[0, np.cumsum([c.isalnum() and c in q_chars for c in text])]
+    letters = letters_before[b] - letters_before[a]
+    pairs = (pairs_before[np.maximum(b - 1, a)] - pairs_before[a]) / max(1, len(q_pairs))
+
+    cols[np.arange(n), kind * len(QUESTION_FORMS) + QUESTION_FORMS.index(form)] = 1.0
+
+    def put(name: str, values) -> None:
+        cols[:, names[name]] = values
+
+    put("question_pairs", np.minimum(pairs, 1.0))
+    put("from_question", (known_before[b] - known_before[a]) / np.maximum(letters, 1))
+    put("log_length", np.log1p(length))
+    put("share_of_sentence", length / body)
+    if gap is not None:
+        put("holds_gap", (a <= gap.start) & (gap.end <= b))
+        put("touches_gap", (a < gap.end) & (gap.start < b))
+        put("gap_context", math.log1p(gap.left + gap.right) * (kind == SPAN_KINDS.index("gap")))
+        put("gap_both_sides", (kind == SPAN_KINDS.index("gap")) * float(gap.left > 0 and gap.right > 0))
+    put("at_start", a == 0)
+    put("at_end", b >= body)
     # How well the sentence as a whole matches the question: of several cited sentences,
     # the answer is in the one the question restates.
-    sentence_pairs = len(char_bigrams(sentence) & q_pairs) / max(1, len(q_pairs))
-    context = math.log1p(gap.left + gap.right) if gap else 0.0
-    bounds = word_bounds(sentence)
-    tagged = word_kinds(sentence)
-    rows = []
-    for s in spans:
-        text = sentence[s.start:s.end]
-        letters = [c for c in text.lower() if c.isalnum()] or [""]
-        held = {kind for a, b, kind in tagged if s.start <= a and b <= s.end}
-        one_hot = [0.0] * (len(SPAN_KINDS) * len(QUESTION_FORMS))
-        one_hot[SPAN_KINDS.index(s.kind) * len(QUESTION_FORMS) + QUESTION_FORMS.index(form)] = 1.0
-        rows.append(one_hot + [
-            len(char_bigrams(text) & q_pairs) / max(1, len(q_pairs)),
-            sum(c in q_chars for c in letters) / len(letters),
-            math.log1p(len(text)),
-            len(text) / body,
-            float(gap is not None and s.start <= gap[0] and gap[1] <= s.end),
-            float(gap is not None and s.start < gap[1] and gap[0] < s.end),
-            float(s.start == 0),
-            float(s.end >= body),
-            float(any(p.search(text) for p in asked)),
-            context if s.kind == "gap" else 0.0,
-            float(s.kind == "gap" and gap is not None and gap.left > 0 and gap.right > 0),
-            sentence_pairs,
-            float(s.start not in bounds) + float(s.end not in bounds),
-            float(bool(_LEADING_LINK.match(text))),
-            float(text[-1] in _PARTICLES),
+    put("sentence_question_pairs", len(char_bigrams(sentence) & q_pairs) / max(1, len(q_pairs)))
+    on_bound = np.zeros(len(sentence) + 1, dtype=bool)
+    on_bound[list(word_bounds(sentence))] = True
+    put("cuts_word", (~on_bound[a]).astype(float) + (~on_bound[b]))
+    put("ends_with_particle", [sentence[e - 1] in _PARTICLES for e in b])
+    for i, s in enumerate(spans):
+        span_text = sentence[s.start:s.end]
+        if asked:
+            cols[i, names["holds_asked_value"]] = any(p.search(span_text) for p in asked)
             # A whole value of the asked kind ("9例" for 几例), and a number without its unit ("150万").
-            float(s.kind == "value" and _is_value_of(text, asked)),
-            float(bool(_BARE_NUMBER.fullmatch(text))),
-            *[math.log1p(len(text)) * (form == f) for f in QUESTION_FORMS],
-            *[float(kind in held) * (form == f) for kind in POS_KINDS for f in QUESTION_FORMS],
-        ])
-    return np.array(rows, dtype=np.float64).reshape(len(spans), len(feature_names()))
+            cols[i, names["is_asked_value"]] = s.kind == "value" and _is_value_of(span_text, asked)
+        cols[i, names["starts_with_link"]] = bool(_LEADING_LINK.match(span_text))
+        if _NUMBER.match(span_text):
+            cols[i, names["bare_number"]] = bool(_BARE_NUMBER.fullmatch(span_text))
+    at = names["log_length|" + QUESTION_FORMS[0]]
+    cols[:, at:at + len(QUESTION_FORMS)] = np.log1p(length)[:, None] * is_form
+    tagged = word_kinds(sentence)
+    for k, pos in enumerate(POS_KINDS):
+        starts = np.array([x for x, _, t in tagged if t == pos], dtype=int)
+        ends = np.array([y for _, y, t in tagged if t == pos], dtype=int)
+        held = np.searchsorted(ends, b, side="right") > np.searchsorted(starts, a, side="left")
+        at = names[f"pos_{pos}|{QUESTION_FORMS[0]}"]
+        cols[:, at:at + len(QUESTION_FORMS)] = held[:, None] * is_form
+    _boundary_features(question, sentence, spans, gap, form, cols, (a, b, kind, body))
+    return cols
+
+
+@lru_cache(maxsize=1)
+def _feature_index() -> dict[str, int]:
+    return {name: i for i, name in enumerate(feature_names())}
+
+
+def _boundary_features(question: str, sentence: str, spans: list[Span], gap: Gap | None, form: str,
+                       cols: np.ndarray, arrays: tuple) -> None:
+    """Fill the columns of where a span starts and ends: on the question-word gap, at a clause
+    mark, beside words the question repeats, on what kind of word; and how it compares with the
+    sentence's other candidates.
+
+    The linear chooser cannot compare candidates by itself, so "how far behind the best candidate
+    of this sentence" is given to it (``*_behind_best``), as is the clause the question restates most.
+    """
+    a, b, kind, body = arrays
+    names, n = _feature_index(), len(spans)
+
+    def put(name: str, values) -> None:
+        cols[:, names[name]] = values
+
+    words = tagged_words(sentence)
+    if gap is not None:
+        overlap = np.maximum(0, np.minimum(b, gap.end) - np.maximum(a, gap.start))
+        put("is_gap", (a == gap.start) & (b == gap.end))
+        put("gap_f1", 2 * overlap / (b - a + gap.end - gap.start))
+        put("inside_gap", (gap.start <= a) & (b <= gap.end))
+    is_mark = np.array([c in _TRIM for c in sentence] + [True])
+    put("after_mark", (a == 0) | is_mark[np.maximum(a - 1, 0)])
+    put("before_mark", (b >= body) | is_mark[b])
+    left = {x: _question_left(question, sentence, x) for x in set(a.tolist())}
+    right = {y: _question_right(question, sentence, y) for y in set(b.tolist())}
+    on_left = np.log1p([left[x] for x in a])
+    on_right = np.log1p([right[y] for y in b])
+    put("question_on_left", on_left)
+    put("question_on_right", on_right)
+    put("question_on_left_behind_best", on_left - on_left.max())
+    put("question_on_right_behind_best", on_right - on_right.max())
+    word_starts = np.array([x for x, _, _ in words], dtype=int)
+    put("log_words", np.log1p(np.searchsorted(word_starts, b) - np.searchsorted(word_starts, a)))
+    pairs = cols[:, names["question_pairs"]]
+    put("question_pairs_behind_best", pairs - pairs.max())
+    clauses = np.flatnonzero(kind == SPAN_KINDS.index("clause"))
+    if len(clauses):
+        best = clauses[int(np.argmax(pairs[clauses]))]
+        put("holds_best_clause", (a <= a[best]) & (b[best] <= b))
+        put("is_best_clause", (a == a[best]) & (b == b[best]))
+    put("sentence_log_clauses", math.log1p(len(clauses)) * (kind == SPAN_KINDS.index("sentence")))
+    put("clause_with_asked_value", cols[:, names["holds_asked_value"]] * (kind == SPAN_KINDS.index("clause")))
+    cols[np.arange(n), names[f"sentence_log_length|{SPAN_KINDS[0]}"] + kind] = math.log1p(body)
+    first = {x: t for x, _, t in words}
+    last = {y: t for _, y, t in words}
+    first_tags = [first.get(x, "other") for x in a.tolist()]
+    last_tags = [last.get(y, "other") for y in b.tolist()]
+    rows = np.arange(n)
+    cols[rows, [names[f"first_{t}"] for t in first_tags]] = 1.0
+    cols[rows, [names[f"last_{t}"] for t in last_tags]] = 1.0
+    for tags, prefix, crossed in ((first_tags, "first", FIRST_TAGS_BY_FORM), (last_tags, "last", LAST_TAGS_BY_FORM)):
+        hit = [i for i, t in enumerate(tags) if t in crossed]
+        cols[hit, [names[f"{prefix}_{tags[i]}|{form}"] for i in hit]] = 1.0
+
+
+def _question_left(question: str, sentence: str, start: int) -> int:
+    """How many characters just left of ``start`` the question repeats (up to MAX_CONTEXT):
+    an answer sits where the question's own words stop."""
+    left = 0
+    while left < MAX_CONTEXT and start - left - 1 >= 0 and sentence[start - left - 1:start] in question:
+        left += 1
+    return left
+
+
+def _question_right(question: str, sentence: str, end: int) -> int:
+    """How many characters just right of ``end`` the question repeats (up to MAX_CONTEXT)."""
+    right = 0
+    while right < MAX_CONTEXT and end + right + 1 <= len(sentence) and sentence[end:end + right + 1] in question:
+        right += 1
+    return right
 
 
 def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, int, int] | None:
