@@ -53,6 +53,7 @@ CASES = {
     "unsupported_file": ("pdf", ["ask", "间充质干细胞是什么?"]),
     "non_utf8": ("gbk", ["ask", "间充质干细胞是什么?"]),
     "missing_argument": ("good", ["ask"]),
+    "fit_two_onlys": ("good", ["fit", "--only-rule", "--only-chooser"]),
     "bad_backend_setting": ("good", ["ask", "间充质干细胞是什么?"]),
     "bad_number_setting": ("good", ["search", "间充质干细胞"]),
 }
@@ -161,6 +162,13 @@ def test_cli_missing_argument_exits_2(results):
     assert result.returncode == 2, result
     assert "Traceback" not in result.stdout + result.stderr
     assert "question" in result.stderr.lower()
+
+
+def test_cli_fit_refuses_two_exclusive_onlys_before_fitting(results):
+    result = results["fit_two_onlys"]
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "--only-rule" in result.stderr and "--only-chooser" in result.stderr
 
 
 def test_cli_errors_do_not_load_model_or_build_index(results):
