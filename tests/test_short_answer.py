@@ -131,3 +131,9 @@ def test_words_inside_a_clause_are_candidates_when_no_rule_marks_them():
     assert texts.get("漫画家") == "words"
     assert texts.get("牛佬") != "words"  # a run of the question's own words is not its answer
     assert all("，" not in t for t, kind in texts.items() if kind == "words")
+
+
+def test_a_value_keeps_its_unit_when_jieba_joins_the_unit_to_the_next_word():
+    sentence = "给药后立即出现短暂性发热,但均在1–2天内自行消退。"  # jieba: "天内"
+    n, start, end = choose("注射后发热几天消退？", [sentence], load_chooser())
+    assert sentence[start:end] == "1–2天"

@@ -49,6 +49,7 @@ _DATE = re.compile(r"(?:公元前?)?(?:\d{1,4}|[一二三四五六七八九十�
 _VALUE_JOIN = re.compile(r"\s*(?:[-–—~～至到、]|及|和|或)?\s*")
 # A measure word after a count question word: 分钟, 个, 名, 次, 届…
 _UNIT = re.compile(r"(?:个|位|名|次|届|场|座|所|家|种|条|部|张|首|本|项|件|只|头|匹|层|分钟|小时|秒|天|周|年|岁|倍|人|米|公里|公尺|公分|英尺|厘米|平方公里|公顷|吨|公斤|元|美元|万|亿)")
+_ENDS_ON_UNIT = re.compile(_UNIT.pattern + "$")
 # A linking word the answer does not include when a gap starts with it ("于", "在", "是", "由"…).
 _LEADING_LINK = re.compile(r"(?:是|为|于|在|由|被|与|和|以|从|将|把|叫做?|称为|名为|又称|或称|简称|位于|共有|共|约|达|曾)")
 # Particles an answer rarely ends with: "石油的", "保罗·皮尔斯则".
@@ -203,7 +204,7 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     found += [Span("value", *joined) for joined in _joined_values(sentence[:body], found)]
     found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
     found += [Span("title", m.start(), m.end()) for m in _TITLE.finditer(sentence[:body])]
-    found = [_to_word_ends(s, sentence) if s.kind == "value" else s for s in found]
+    found = [w for s in found for w in (_to_word_ends(s, sentence) if s.kind == "value" else [s])]
     found += [s for s in _word_runs(sentence, body) if sentence[s.start:s.end] not in question]
     return _distinct(_trimmed(sentence, found), question, sentence), gap
 
@@ -250,12 +251,16 @@ def tagged_words(sentence: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(out)
 
 
-def _to_word_ends(span: Span, sentence: str) -> Span:
+def _to_word_ends(span: Span, sentence: str) -> list[Span]:
     """A value span shrunk to whole words: the pattern's loose tail must not take half a word
-    ("9例患" of "9例患者" -> "9例")."""
+    ("9例患" of "9例患者" -> "9例"). A value that ends on its measure word inside a longer word
+    is kept as well: jieba's "天内" must not cut "1–2天" down to "1–2"."""
     bounds = word_bounds(sentence)
     end = max((b for b in bounds if span.start < b <= span.end), default=span.end)
-    return Span(span.kind, span.start, end)
+    shrunk = Span(span.kind, span.start, end)
+    if end < span.end and _ENDS_ON_UNIT.search(sentence, span.start, span.end):
+        return [shrunk, span]
+    return [shrunk]
 
 
 def question_gap(question: str, sentence: str) -> Gap | None:
