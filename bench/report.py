@@ -416,12 +416,15 @@ def _cmrc_build(results: dict) -> str:
         f"fastest size ({ideal['full_pass_texts_per_s']} texts/s). The limit is the faster of the two "
         f"({ideal['limit_texts_per_s']} texts/s): the slower met more of the machine's other work.",
         "",
-        "Where the rest of the time goes: the build embeds every chunk *and* every sentence, about twice the "
-        "tokens of LangChain's chunks. Scoring a chunk densely by its best sentence instead (no chunk vectors, "
-        "half the tokens) was measured on both gates (2026-11-27) and is not the default: CMRC sample improved "
-        "(doc@1 .968→.980, ans@1 .784→.800), but the review's key_facts fell .714→.694 (tolerance .02) and "
-        "false_abstention rose .035→.046: the abstention rule (`rag/data/abstention.json`, clarity weight 43) is "
-        "calibrated on chunk-vector scores and would have to be refitted with it.",
+        "What the build embeds: every sentence once (a quoted sentence is picked by its own vector); a chunk's vector "
+        "is the unit-length mean of its sentences' (`rag.indexing.index.chunk_vectors_of`), no model call. Until "
+        "2026-11-28 it embedded every chunk's text as well: 210,937 tokens, 1.96× LangChain's, and 96.56 s against "
+        "74.27 s (1.30×). Quality with the mean, abstention rule refitted on it (`rag fit --only-rule`): CMRC (1,000 "
+        "questions) doc@1 .977→.971, ans@1 .799→.799, ans@cite .848→.844, short F1 .585→.583, abstained .001→.003; "
+        "the review's key_facts .718→.728, false abstention .023→.012, abstention recall .847→.827 (two more "
+        "unanswerable questions answered). Scoring a chunk by its best sentence instead (exact search over sentence "
+        "vectors, rule refitted) lifted CMRC's sample but failed the review gate (key_facts .718→.686, false "
+        "abstention .023→.058).",
         "",
         "Reproduce: `python -m bench run --only cmrc-build`.",
     ])
