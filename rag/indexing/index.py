@@ -365,8 +365,8 @@ def embedded_texts(index: Index) -> tuple[list[str], np.ndarray]:
 def chunk_vectors_of(chunks: list[Chunk], sentence_vectors: np.ndarray) -> np.ndarray:
     """Each chunk's vector: the unit-length mean of its sentences' vectors (rows of ``sentence_vectors``).
 
-    Embedding the chunks' own texts as well doubled the tokens a build embeds; measured on CMRC
-    (docs/benchmarks.md, "cmrc-build") the mean retrieves documents and answers as well.
+    Embedding the chunks' own texts as well doubled the tokens a build embeds; with the mean (and
+    the abstention rule refitted on it) both suites answer about as well (docs/benchmarks.md, "cmrc-build").
     Chunks of sentences ``(0, 1)`` and ``(1,)`` over vectors ``[[1, 0], [0, 1]]`` -> ``[[0.707, 0.707], [0, 1]]``.
     """
     dim = sentence_vectors.shape[1]
