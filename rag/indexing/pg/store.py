@@ -34,7 +34,7 @@ from rag.progress import stage
 
 log = logging.getLogger(__name__)
 ALL = "*"  # a change-log entry meaning "every document": a full build replaced the tables
-_BUILD_KEYS = ("format", "pipeline", "model_id", "settings", "userdict_sha256")
+_BUILD_KEYS = ("format", "pipeline", "chunk_vectors", "model_id", "settings", "userdict_sha256")
 # Change-log entries older than this are pruned by the next write. A server whose view is older
 # (down, or cut off from the database, for longer) reads the whole store again: correct, slower.
 CHANGES_KEEP_S = 3600.0
