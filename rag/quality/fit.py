@@ -242,10 +242,8 @@ def rule_rows(pipeline, questions: list[tuple[str, list[dict], bool, str]]) -> t
 
 def fit_rule(x: np.ndarray, y: np.ndarray, halves: list[str], suites: list[str]) -> AbstentionRule:
     """Balanced logistic regression on the fit half, each suite's answerable questions weighing the same
-    in total; the threshold is the highest whose false abstention on each suite's fit half stays
+    in total, each weight held to the sign its feature's meaning gives it (RULE_SIGNS); the threshold is the highest whose false abstention on each suite's fit half stays
     within MAX_FALSE_ABSTENTION (declining more, where that costs no answerable question)."""
-    from sklearn.linear_model import LogisticRegression
-
     known = x[:, RULE_FEATURES.index("known_share")] > 0  # the rest are declined before the rule
     train = np.array([h == FIT for h in halves]) & known
     suites_arr = np.array(suites)
@@ -255,14 +253,44 @@ def fit_rule(x: np.ndarray, y: np.ndarray, halves: list[str], suites: list[str])
     for s, count in answerable_counts.items():
         weights[(suites_arr == s) & (y == 1)] = smallest / count if count else 1.0
     mean, scale = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
-    model = LogisticRegression(C=RULE_C, class_weight="balanced", max_iter=5000)
-    model.fit((x[train] - mean) / scale, y[train], sample_weight=weights[train])
-    coef = model.coef_[0] / scale
-    bias = float(model.intercept_[0] - (model.coef_[0] * mean / scale).sum())
+    standard_coef, intercept = _signed_logistic((x[train] - mean) / scale, y[train], weights[train])
+    coef = standard_coef / scale
+    bias = float(intercept - (standard_coef * mean / scale).sum())
     rule = AbstentionRule({n: round(float(w), 6) for n, w in zip(RULE_FEATURES, coef)}, round(bias, 6), 0.5)
     probabilities = np.array([rule.probability(dict(zip(RULE_FEATURES, row))) for row in _untransformed(x)])
     probabilities[~known] = 0.0
     return replace(rule, threshold=_threshold(probabilities, y, np.array([h == FIT for h in halves]), suites_arr))
+
+
+# The sign each rule weight must have: +1 where more of the feature means the documents hold more
+# of the question (higher similarity, more of its words, the asked kind of value found), -1 where
+# it means less (an unknown term, a missing value), 0 free. Unconstrained, the features that move
+# together (top_dense, coverage and clarity) share one effect with opposite signs: a rule fitted
+# that way weighed top_dense at -8.4 and coverage at -0.4, and so answered off-topic questions
+# whose words the documents barely use.
+RULE_SIGNS = {"top_dense": 1, "coverage": 1, "top_bm25": 1, "unknown_term": -1, "missing_type": -1, "known_share": 1,
+              "clarity": 1, "english": 0, "typed_answer": 1, "names_found": 1}
+
+
+def _signed_logistic(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept of an L2 logistic regression (scikit-learn's objective with
+    C=RULE_C and balanced classes) whose coefficients keep the signs of RULE_SIGNS."""
+    from scipy.optimize import minimize
+
+    classes = {c: len(y) / (2 * max(1, int((y == c).sum()))) for c in (0, 1)}
+    w = sample_weight * np.where(y == 1, classes[1], classes[0])
+    sign = np.array([RULE_SIGNS[name] for name in RULE_FEATURES])
+    bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in sign] + [(None, None)]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ theta[:-1] + theta[-1]
+        p = 1 / (1 + np.exp(-z))
+        value = RULE_C * float(w @ (np.logaddexp(0, z) - y * z)) + 0.5 * theta[:-1] @ theta[:-1]
+        g = RULE_C * (w * (p - y))
+        return value, np.r_[x.T @ g + theta[:-1], g.sum()]
+
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
+    return theta[:-1], float(theta[-1])
 
 
 # Most answerable questions of one suite's fit half the rule may decline.
