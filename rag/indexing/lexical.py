@@ -231,16 +231,21 @@ class Postings:
         self.vocab = flat.vocab
         lengths = np.asarray(flat.ids.lengths, dtype=np.int64)
         self.n = len(lengths)
-        docs = np.repeat(np.arange(self.n, dtype=np.int64), lengths)
-        counts = sparse.coo_matrix((np.ones(len(docs), dtype=np.int64), (docs, np.asarray(flat.ids.ids))),
-                                   shape=(self.n, len(self.vocab))).tocsc()
-        counts.sum_duplicates()
+        # The flat ids already are a texts-by-terms CSR matrix (duplicates not yet summed): scipy
+        # turns it into term-major order by a counting pass, without the (text, term) pairs of
+        # int64s a COO matrix needed (several GB at a million chunks while a view loaded).
+        count = np.uint16 if lengths.max(initial=0) < 2**16 else np.uint32  # a term's count in one text fits
+        texts = sparse.csr_matrix((np.ones(len(flat.ids.ids), dtype=count), np.asarray(flat.ids.ids),
+                                   np.concatenate([[0], np.cumsum(lengths)])), shape=(self.n, len(self.vocab)))
+        counts = texts.tocsc()
+        del texts
+        counts.sum_duplicates()  # a term twice in one text: one posting of frequency 2
         # Narrow types: postings are most of a view's BM25 memory (20 bytes each as int64 rows,
         # float32 frequencies and a stored text length; 6 bytes now). The scores do not change:
         # rows and counts are exact in these types, and a text's length is read from ``lengths``.
         self.indptr = counts.indptr.astype(np.int64)
-        self.rows = counts.indices.astype(np.int32 if self.n < 2**31 else np.int64)
-        self.tf = counts.data.astype(np.uint16 if counts.data.size == 0 or counts.data.max() < 2**16 else np.uint32)
+        self.rows = counts.indices.astype(np.int32 if self.n < 2**31 else np.int64, copy=False)
+        self.tf = counts.data
         self.lengths = lengths
         self._offsets: np.ndarray | None = None
         self._whole: TermStats | None = None

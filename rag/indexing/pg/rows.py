@@ -110,8 +110,17 @@ def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments
         chunk_rows.add(terms, vec)
     by_id = {d: Document(d, docs[d][1], docs[d][2], table[a:b])
              for d, a, b in zip(order, first.tolist(), [*first[1:].tolist(), len(table)])}
-    return segments.Segment(by_id, cited, chunk_rows.chunk_table(base), vectors.build(chunk_rows.vectors()),
-                            sentences.vectors(), chunk_rows.terms(), sentences.terms())
+    chunks = chunk_rows.chunk_table(base)
+    return segments.Segment(by_id, cited, chunks, vectors.build(chunk_rows.vectors()), sentences.vectors(),
+                            chunk_rows.terms(), sentences.terms(), spans=_spans(order, chunks.doc, cited.doc))
+
+
+def _spans(order: list[str], chunk_doc: np.ndarray, sentence_doc: np.ndarray) -> dict[str, tuple[int, int, int, int]]:
+    """Each document's rows ``(c0, c1, s0, s1)`` from the columns (``Segment`` would otherwise
+    make every row's object to find them)."""
+    ranks = np.arange(len(order) + 1)
+    c, s = np.searchsorted(chunk_doc, ranks).tolist(), np.searchsorted(sentence_doc, ranks).tolist()
+    return {d: (c[k], c[k + 1], s[k], s[k + 1]) for k, d in enumerate(order)}
 
 
 # The sentence vectors of a view read from Postgres are kept as float16 (half the memory: they are
