@@ -466,9 +466,6 @@ class SentenceRows(Sequence):
         for src, a, b in self.runs:
             yield from (src[a:b] if isinstance(src, list) else (src[j] for j in range(a, b)))
 
-    def __add__(self, other) -> list[Sentence]:
-        return list(self) + list(other)
-
     def __eq__(self, other) -> bool:
         if isinstance(other, (list, Sequence)) and not isinstance(other, str):
             return len(self) == len(other) and all(x == y for x, y in zip(self, other))
