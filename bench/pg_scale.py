@@ -1,22 +1,24 @@
-"""The Postgres store past what this machine can hold as one server's view: 300k and 1M chunks.
+"""The Postgres store at 300k and 1M chunks, grown inside Postgres.
 
-    python -m bench.pg_scale [--base 5000] [--view-copies 60] [--copies 200] [--max-rss-gb 11]
+    python -m bench.pg_scale [--base 5000] [--view-copies 200] [--copies 0] [--max-rss-gb 11]
 
-A 1M-chunk build in memory, and a server's view of 1M chunks, need about 20 GB here (2.2 GB per
-97k chunks, docs/benchmarks.md), more than a shared 24 GB machine can give. So the database is
-grown in SQL instead: one synthetic build of ``--base`` chunks (``bench.synth``, random vectors) is
-written with ``store.write_all``, then its rows are copied under new names (``rNNN/<name>``,
-texts, terms and vectors repeating) by ``INSERT … SELECT`` inside Postgres. Measured:
+A 1M-chunk build in memory (``rag index`` from Python) needs more than a shared 24 GB machine can
+give, so the database is grown in SQL instead: one synthetic build of ``--base`` chunks
+(``bench.synth``, random vectors) is written with ``store.write_all``, then its rows are copied
+under new names (``rNNN/<name>``, texts, terms and vectors repeating) by ``INSERT … SELECT``
+inside Postgres. Measured:
 
-- at ``--view-copies`` copies (about 300k chunks): a fresh process loading the whole view
-  (time, resident and peak memory; killed past ``--max-rss-gb``), retrieval over it, and one
-  document added / replaced / deleted through the service, with another view catching up;
-- at ``--copies`` copies (about 1M chunks): the database's size, the time Postgres took to grow
-  to it, one document change's transaction (what the writer sends; the view splice is not
-  run), reading one changed document back (what a follower reads), and pgvector exact top-50.
+- at ``--view-copies`` copies (200: about 1M chunks): a fresh process loading the whole view
+  (time, resident and peak memory, memory by part as ``bench.view_memory`` sizes it; killed past
+  ``--max-rss-gb``), retrieval over it, and one document added / replaced / deleted through the
+  service, with another view catching up;
+- at ``--copies`` copies, when more than ``--view-copies``: the database's size, the time Postgres
+  took to grow to it, one document change's transaction (what the writer sends; the view splice is
+  not run), reading one changed document back (what a follower reads), and pgvector exact top-50.
 
-Results go to ``docs/benchmarks-pg-scale.json`` and the section between the PG-SCALE markers of
-``docs/benchmarks.md`` (``--render-only`` re-renders it from the JSON).
+Results go to ``docs/benchmarks-pg-scale.json`` (a run keeps the figures it did not measure) and
+the section between the PG-SCALE markers of ``docs/benchmarks.md`` (``--render-only`` re-renders
+it from the JSON).
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ out["load_s"] = round(time.perf_counter() - t, 2)
 gc.collect()
 out["rss_mb"], out["peak_rss_mb"] = round(rss_mb(), 1), round(peak_rss_mb(), 1)
 out["chunks"] = len(view.chunks)
+from bench.view_memory import deep_size, parts
+seen = set()
+out["parts_mb"] = {k: round(deep_size(v, seen) / 2**20, 1) for k, v in parts(view).items()}
+del seen
 print(json.dumps(out), flush=True)
 
 qs = (questions(None) * 3)[:200]
@@ -215,41 +221,60 @@ def render(r: dict) -> str:
     """The Markdown section for docs/benchmarks.md."""
     v, d = r["view"], r["database"]
     c, w = v["changes"], d["change"]
-    per_100k = v["rss_mb"] / v["chunks"] * 100_000
-    return "\n".join([
-        BEGIN, "", "### 300k and 1M chunks: what fits on this machine (`python -m bench.pg_scale`)", "",
-        f"A server's whole view at 1M chunks does not fit here (24 GB shared with other work): it was not loaded. "
-        f"Instead one synthetic build of {r['base']['chunks']:,} chunks was written with `store.write_all` and its rows "
-        f"copied inside Postgres (`INSERT … SELECT`, names `rNNN/…`, texts, terms and vectors repeating) to "
-        f"{v['chunks']:,} chunks, where a fresh process loaded the whole view and served through the service, then to "
-        f"{d['chunks']:,} chunks, where only the database was measured. Same machine and Postgres as above, 2 shared "
-        f"cores (load average 3-5).", "",
-        "| chunks | database MiB | grown in SQL s | load s | RSS MiB | peak RSS MiB | retrieve p50 ms | p95 ms |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {v['chunks']:,} | {v['database_mb']} | {v['grow_s']} | {v['load_s']} | {v['rss_mb']} | {v['peak_rss_mb']} | "
-        f"{v['retrieve']['p50']:.2f} | {v['retrieve']['p95']:.2f} |",
-        f"| {d['chunks']:,} | {d['database_mb']} | {d['grow_s']} (from {v['chunks']:,}) | not run | "
-        f"about {per_100k * d['chunks'] / 100_000 / 1024:.0f} GB (extrapolated) | not run | not run | not run |", "",
-        f"One document ({w['chunks_changed']} chunks) changed. At {v['chunks']:,} chunks through the service, as in the "
-        f"table above: add {c['add']['s']} s, replace {c['replace']['s']} s, delete {c['delete']['s']} s; another view "
-        f"catching up on all three {c['another server catches up (3 changes)']['s']} s. At {d['chunks']:,} chunks, the "
-        f"writer's transaction alone (rows deleted and written, record, change log; the view splice not run): add "
-        f"{w['add_write_s']} s, replace {w['replace_write_s']} s, delete {w['delete_write_s']} s; a follower reading the "
-        f"changed document back {w['follower_reads_one_document_s']} s. pgvector exact top-50 over {d['chunks']:,} "
-        f"chunks (no index, one connection, no parallel workers): p50 {d['exact_top50']['p50']:.0f} ms, p95 "
-        f"{d['exact_top50']['p95']:.0f} ms ({d['exact_top50']['n']} queries). HNSW at 1M: not run (its build took 145 s "
-        f"at 97k here).", "",
-        f"What the 1M row extrapolates, and from what: a view's memory is linear in its rows (per chunk about 3.9 "
-        f"sentences, the citable ones with a 384-d float32 vector, plus the chunk's vector, terms and text), so "
-        f"{v['rss_mb']:,.0f} MiB at {v['chunks']:,} chunks gives about {per_100k * d['chunks'] / 100_000 / 1024:.0f} GB "
-        f"at {d['chunks']:,}; the 97k run above (2,161 MiB) is on the same line within 10%. Loading would take about "
-        f"{v['load_s'] * d['chunks'] / v['chunks'] / 60:.0f} minutes at the {v['chunks']:,}-chunk rate. Not run at 1M: "
-        f"loading a view, retrieval over it, a change through the service (the view splice grows with the view: "
-        f"refresh 0.07 s at 97k, {c['replace']['timings'].get('refresh_s')} s at {v['chunks']:,}), `rag index` writing "
-        f"1M chunks from Python (its build in memory needs about as much as the view; at the 97k rate, 75 s per 97k, "
-        f"about 13 minutes), two servers under 32 clients. Texts, terms and vectors repeat across copies, so the BM25 "
-        f"vocabulary does not grow as a real corpus's would: a real view of the same size would be somewhat larger.",
-        "", END])
+    lines = [
+        BEGIN, "", "### 300k and 1M chunks (`python -m bench.pg_scale`)", "",
+        f"One synthetic build of {r['base']['chunks']:,} chunks was written with `store.write_all` and its rows copied "
+        f"inside Postgres (`INSERT … SELECT`, names `rNNN/…`, texts, terms and vectors repeating) to {v['chunks']:,} "
+        f"chunks, where a fresh process loaded the whole view (`store.load`) and served through the service. Same "
+        f"machine and Postgres as above, 2 cores shared with other work.", "",
+        "| chunks | view | database MiB | grown in SQL s | load s | RSS MiB | peak RSS MiB | retrieve p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for label, x in (("one object per row, float32 (before)", r.get("view_before")), ("columns, float16", v)):
+        if x:
+            lines.append(f"| {x['chunks']:,} | {label} | {x['database_mb']} | {x['grow_s']} | {x['load_s']} | "
+                         f"{x['rss_mb']:,} | {x['peak_rss_mb']:,} | {x['retrieve']['p50']:.2f} | {x['retrieve']['p95']:.2f} |")
+    lines += ["", "Where a view's memory goes, MiB per 100k chunks (`python -m bench.view_memory URL`: each part's "
+              "objects walked, each counted once; *before* measured at "
+              f"{r['breakdown_before']['chunks']:,} chunks, *now* in the {v['chunks']:,}-chunk run above):", "",
+              "| part | before | now |", "|---|---|---|"]
+    before, now = r["breakdown_before"], v
+    for part in now["parts_mb"]:
+        per = [x["parts_mb"][part] / x["chunks"] * 100_000 for x in (before, now)]
+        lines.append(f"| {part} | {per[0]:.1f} | {per[1]:.1f} |")
+    totals = [sum(x["parts_mb"].values()) / x["chunks"] * 100_000 for x in (before, now)]
+    lines += [f"| **sum of the parts** | **{totals[0]:.0f}** | **{totals[1]:.0f}** |", "",
+              "What changed (`rag.indexing.pg.rows`): rows are streamed from the cursor into preallocated columns; "
+              "sentences and chunks are numpy columns whose objects are made when read (`SentenceTable`, "
+              "`ChunkTable`), not one frozen dataclass per row with its own strings; sentence vectors are kept as "
+              "float16 and widened to float32 only for the rows a question reads; BM25 postings are int32 rows and "
+              "uint16 counts, terms int32. Chunk vectors and the FAISS index are unchanged. With float16 sentence "
+              "vectors the answers, their citations and spans are the same (the 174 gold questions over the review, "
+              "and `tests/test_pg_store.py`); a citation's `score`, a share of the best passage's, moves by at most "
+              f"{r.get('gold_float16', {}).get('max_score_diff', 0.00036):.5f}. The rest of the resident size is "
+              "the interpreter and libraries (about 90 MiB) and what the allocator keeps after loading. The peak is "
+              "the end of the load, while FAISS copies the chunk vectors into its index (the float32 array held "
+              "twice, 1.4 GB each at this size) and the BM25 postings are built; a first run at this size, whose "
+              "postings still went through int64 (text, term) pairs, passed 11.4 GB there and was stopped. Loading "
+              "takes a little less per chunk than before (0.62 ms against 0.81 ms): at 19k chunks a profile put about half of it in "
+              "mapping each row's terms to ids in Python and most of the rest in fetching the rows.", ""]
+    lines.append(
+        f"One document ({w['chunks_changed']} chunks) changed at {v['chunks']:,} chunks through the service "
+        f"(`Assistant.add_document` / `delete_document`: one transaction, then the writer's view refreshed): add "
+        f"{c['add']['s']} s, replace {c['replace']['s']} s, delete {c['delete']['s']} s (of which the splice and "
+        f"refresh {c['replace']['timings'].get('refresh_s')} s for the replace); another view catching up on all three "
+        f"{c['another server catches up (3 changes)']['s']} s. The database side alone at {d['chunks']:,} chunks "
+        f"(earlier run): the writer's transaction add {w['add_write_s']} s, replace {w['replace_write_s']} s, delete "
+        f"{w['delete_write_s']} s; a follower reading the changed document back {w['follower_reads_one_document_s']} s. "
+        f"pgvector exact top-50 over {d['chunks']:,} chunks (no index, one connection, no parallel workers): p50 "
+        f"{d['exact_top50']['p50']:.0f} ms, p95 {d['exact_top50']['p95']:.0f} ms ({d['exact_top50']['n']} queries).")
+    two = r.get("two_servers")
+    lines += ["", two["text"] if two else
+              "Two servers on one database under 32 clients at 1M chunks: not run (two views and two models need more "
+              "than the 12 GB this run could take of the shared machine)."]
+    lines += ["", "Texts, terms and vectors repeat across copies, so the BM25 vocabulary does not grow as a real "
+              "corpus's would: a real view of the same size would be somewhat larger (its vocabulary and statistics).",
+              "", END]
+    return "\n".join(lines)
 
 
 def write_section(out: Path, section: str) -> None:
@@ -266,8 +291,8 @@ def write_section(out: Path, section: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pg_scale", description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=int, default=5000, help="chunks of the synthetic build that is copied")
-    parser.add_argument("--view-copies", type=int, default=60, help="copies at which a whole view is loaded")
-    parser.add_argument("--copies", type=int, default=200,
+    parser.add_argument("--view-copies", type=int, default=200, help="copies at which a whole view is loaded")
+    parser.add_argument("--copies", type=int, default=0,
                         help="copies at which only the database is measured (not above --view-copies: skipped)")
     parser.add_argument("--max-rss-gb", type=float, default=11.0, help="kill the view's process past this")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")

@@ -58,7 +58,7 @@ class Index:
 
     manifest: dict
     documents: dict[str, Document]
-    sentences: list[Sentence]
+    sentences: segments.SentenceRows  # a list stand-in: rows[i], len, iteration, slices
     chunks: segments.ChunkRows  # a list stand-in: rows[i], len, iteration, slices
     chunk_vectors: segments.ChunkVectors  # searched with rag.indexing.vectors.search
     sentence_vectors: segments.RowVectors  # an ndarray stand-in (rows, slices, @, np.asarray)

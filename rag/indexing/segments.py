@@ -125,7 +125,13 @@ def _inverse(rows: np.ndarray, total: int) -> np.ndarray:
 
 class RowVectors:
     """The sentence vectors of the view, read from the segments' blocks (an ndarray stand-in:
-    ``v[rows]``, ``v[a:b]``, ``v @ q``, ``np.asarray(v)``, ``dtype``, ``shape``)."""
+    ``v[rows]``, ``v[a:b]``, ``v @ q``, ``np.asarray(v)``, ``dtype``, ``shape``).
+
+    Always float32 to its readers. A block may be kept as float16 (a segment read from Postgres:
+    ``rag.indexing.pg.rows``): only the rows a read touches are widened, and ``v @ q`` widens a
+    block a slice at a time, so the float32 copy of a whole block is never made."""
+
+    SLICE = 65536  # rows widened at a time for ``v @ q``
 
     def __init__(self, blocks: list[np.ndarray], rows: np.ndarray, dim: int):
         self.blocks = blocks
@@ -150,19 +156,29 @@ class RowVectors:
 
     def __getitem__(self, idx):
         if self._whole is not None:
-            return self._whole[idx]
+            return self._whole[idx].astype(np.float32, copy=False)
         if isinstance(idx, (int, np.integer)):
             return self._gather(self.rows[[idx]])[0]
         return self._gather(np.asarray(self.rows[idx]).reshape(-1))
 
     def __matmul__(self, q: np.ndarray) -> np.ndarray:
         if self._whole is not None:
-            return self._whole @ q
-        return np.concatenate([b @ q for b in self.blocks])[self.rows]
+            return _dot(self._whole, q)
+        return np.concatenate([_dot(b, q) for b in self.blocks])[self.rows]
 
     def __array__(self, dtype=None, copy=None):
         out = self._whole if self._whole is not None else self._gather(self.rows)
-        return out if dtype is None else out.astype(dtype)
+        return out.astype(dtype or np.float32, copy=False)
+
+
+def _dot(block: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``block @ q`` in float32, a float16 block widened ``RowVectors.SLICE`` rows at a time."""
+    if block.dtype == np.float32:
+        return block @ q
+    q = np.asarray(q, dtype=np.float32)
+    step = RowVectors.SLICE
+    return np.concatenate([block[i:i + step].astype(np.float32) @ q for i in range(0, len(block), step)]
+                          or [np.zeros(0, dtype=np.float32)])
 
 
 class ChunkVectors:
@@ -310,13 +326,15 @@ def assemble(segments: list[Segment], live: list[tuple[str, ...]]) -> dict:
     cbases = np.concatenate([[0], np.cumsum([s.n_chunks for s in segments])]).astype(np.int64)
     sbases = np.concatenate([[0], np.cumsum([s.n_sentences for s in segments])]).astype(np.int64)
     documents, sentences, runs, crows, srows, ccounts, scounts = {}, [], [], [], [], [], []
+    n_sentences = 0
     for doc_id in order:
         k = where[doc_id]
         seg = segments[k]
         c0, c1, s0, s1 = seg.spans[doc_id]
         documents[doc_id] = seg.documents[doc_id]
-        runs.append((seg.chunks, c0, c1, len(sentences) - s0))
-        sentences.extend(seg.sentences[s0:s1])
+        runs.append((seg.chunks, c0, c1, n_sentences - s0))
+        sentences.append((seg.sentences, s0, s1))
+        n_sentences += s1 - s0
         crows.append(np.arange(c0, c1) + cbases[k])
         srows.append(np.arange(s0, s1) + sbases[k])
         ccounts.append(c1 - c0)
@@ -325,7 +343,7 @@ def assemble(segments: list[Segment], live: list[tuple[str, ...]]) -> dict:
                     np.array(ccounts, dtype=np.int64), np.array(scounts, dtype=np.int64),
                     np.concatenate(crows).astype(np.int64) if crows else np.zeros(0, np.int64),
                     np.concatenate(srows).astype(np.int64) if srows else np.zeros(0, np.int64))
-    return _view(layout, documents, sentences, ChunkRows(runs))
+    return _view(layout, documents, SentenceRows(sentences), ChunkRows(runs))
 
 
 def _view(layout: Layout, documents, sentences, chunks, stats: dict | None = None) -> dict:
@@ -380,11 +398,8 @@ class ChunkRows(Sequence):
 
     def __iter__(self):
         for src, a, b, delta in self.runs:
-            if delta == 0:
-                yield from src[a:b]
-            else:
-                for chunk in src[a:b]:
-                    yield _moved(chunk, delta)
+            for chunk in _run(src, a, b):
+                yield chunk if delta == 0 else _moved(chunk, delta)
 
     def __eq__(self, other) -> bool:
         if isinstance(other, (list, ChunkRows)):
@@ -404,6 +419,71 @@ class ChunkRows(Sequence):
             hi = a + min(b - a, stop - self.starts[k])
             if hi > lo:
                 out.append((src, lo, hi, d + delta))
+            k += 1
+        return out
+
+
+def _run(src, a: int, b: int):
+    """Rows ``a:b`` of a list (sliced) or of a table (read one by one: a slice of a
+    ``ChunkTable`` would make every row's object at once)."""
+    return src[a:b] if isinstance(src, list) else (src[j] for j in range(a, b))
+
+
+class SentenceRows(Sequence):
+    """The view's sentences, kept as runs of segment rows (a list stand-in, as ``ChunkRows``):
+    a segment read from Postgres keeps its sentences as a ``SentenceTable``, whose objects are
+    made only when read, and splicing a document in or out changes a few runs."""
+
+    def __init__(self, runs: list[tuple[Sequence, int, int]]):
+        self.runs = []
+        for src, a, b in runs:
+            if b <= a:
+                continue
+            if self.runs and self.runs[-1][0] is src and self.runs[-1][2] == a:
+                self.runs[-1] = (src, self.runs[-1][1], b)
+            else:
+                self.runs.append((src, a, b))
+        self.starts = [0]
+        for _, a, b in self.runs:
+            self.starts.append(self.starts[-1] + b - a)
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("sentence row out of range")
+        k = bisect_right(self.starts, i) - 1
+        src, a, _ = self.runs[k]
+        return src[a + i - self.starts[k]]
+
+    def __iter__(self):
+        for src, a, b in self.runs:
+            yield from (src[a:b] if isinstance(src, list) else (src[j] for j in range(a, b)))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, Sequence)) and not isinstance(other, str):
+            return len(self) == len(other) and all(x == y for x, y in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"SentenceRows({len(self)} sentences in {len(self.runs)} runs)"
+
+    def cut(self, start: int, stop: int) -> list[tuple[Sequence, int, int]]:
+        """The runs of rows ``start:stop``."""
+        out = []
+        k = max(0, bisect_right(self.starts, start) - 1)
+        while k < len(self.runs) and self.starts[k] < stop:
+            src, a, b = self.runs[k]
+            lo = a + max(0, start - self.starts[k])
+            hi = a + min(b - a, stop - self.starts[k])
+            if hi > lo:
+                out.append((src, lo, hi))
             k += 1
         return out
 
@@ -464,7 +544,8 @@ def apply(index, removed: set[str], added: Segment | None) -> dict:
             new_sentences, new_chunks = [], []
             new_crows = new_srows = np.zeros(0, dtype=np.int64)
         delta = len(new_sentences) - (s1 - sstart)
-        sentences = sentences[:sstart] + new_sentences + sentences[s1:]
+        sentences = SentenceRows(sentences.cut(0, sstart) + ([(added.sentences, b0, b1)] if new_sentences else [])
+                                 + sentences.cut(s1, len(sentences)))
         chunks = ChunkRows(chunks.cut(0, cstart) + new_chunks + chunks.cut(c1, len(chunks), delta))
         crows = np.concatenate([crows[:cstart], new_crows, crows[c1:]])
         srows = np.concatenate([srows[:sstart], new_srows, srows[s1:]])
@@ -528,7 +609,10 @@ def merged_segment(layout: Layout, which: list[int], dim: int) -> Segment:
         svecs.append(seg.sentence_vectors[s0:s1])
         cterms.append(lexical.TermRows(seg.chunk_terms, c0, c1))
         sterms.append(lexical.TermRows(seg.sentence_terms, s0, s1))
-    return Segment(documents, sentences, chunks, vectors.build(np.vstack(cvecs)), np.vstack(svecs),
+    # A segment read from Postgres keeps float16 sentence vectors: the merged one keeps them so too.
+    narrow = any(v.dtype == np.float16 for v in svecs)
+    svec = np.vstack(svecs).astype(np.float16) if narrow else np.vstack(svecs)
+    return Segment(documents, sentences, chunks, vectors.build(np.vstack(cvecs)), svec,
                    lexical.FlatCorpus.joined(cterms), lexical.FlatCorpus.joined(sterms))
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from rag.progress import tracked
 from rag.errors import CorpusError
@@ -36,6 +39,53 @@ class Sentence:
     # and titles of cited works: indexed (a writer may look for them) but quoted in an answer only
     # when the question asks for a reference.
     role: str = "body"
+
+
+class SentenceTable(Sequence):
+    """Sentences kept as numpy columns, each ``Sentence`` made when it is read: a list stand-in
+    (``t[i]``, ``t[a:b]``, ``len``, iteration, ``==`` with a list) for a server's view of a large
+    store, where one Python object per sentence cost about 130 MB per 100k chunks (docs/benchmarks.md).
+
+    ``doc`` and ``section`` are positions in ``doc_ids`` and ``sections``; ``role`` in ``ROLES``.
+    """
+
+    ROLES = (BODY, REFERENCE)
+
+    def __init__(self, doc_ids: list[str], sections: list[str], doc: np.ndarray, start: np.ndarray, end: np.ndarray,
+                 section: np.ndarray, citable: np.ndarray, role: np.ndarray):
+        self.doc_ids, self.sections = doc_ids, sections
+        self.doc, self.start, self.end, self.section, self.citable, self.role = doc, start, end, section, citable, role
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i]) if i.step not in (None, 1) else SentenceTable(
+                self.doc_ids, self.sections, self.doc[i], self.start[i], self.end[i], self.section[i], self.citable[i],
+                self.role[i])
+        i = int(i)
+        return Sentence(self.doc_ids[self.doc[i]], int(self.start[i]), int(self.end[i]), self.sections[self.section[i]],
+                        bool(self.citable[i]), self.ROLES[self.role[i]])
+
+    def __iter__(self):
+        doc_ids, sections, roles = self.doc_ids, self.sections, self.ROLES
+        for d, a, b, sec, c, r in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist(), self.section.tolist(),
+                                      self.citable.tolist(), self.role.tolist()):
+            yield Sentence(doc_ids[d], a, b, sections[sec], c, roles[r])
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, tuple, Sequence)) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"SentenceTable({len(self)} sentences)"
+
+    def take(self, rows: np.ndarray) -> "SentenceTable":
+        """The sentences at ``rows``, as a table of their own."""
+        return SentenceTable(self.doc_ids, self.sections, self.doc[rows], self.start[rows], self.end[rows],
+                             self.section[rows], self.citable[rows], self.role[rows])
 
 
 @dataclass(frozen=True)

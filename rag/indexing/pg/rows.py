@@ -4,6 +4,8 @@ into a server's view exactly as a segment built in memory does."""
 
 from __future__ import annotations
 
+import dataclasses
+from array import array
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,8 +15,9 @@ from psycopg.pq import Format
 
 from rag.errors import IndexStoreError
 from rag.indexing import lexical, segments, vectors
-from rag.ingest.chunks import Chunk
-from rag.ingest.corpus import Document, Sentence
+from rag.indexing.index import Index
+from rag.ingest.chunks import ChunkTable
+from rag.ingest.corpus import Document, SentenceTable
 from rag.progress import tracked
 
 _SENTENCE_COLUMNS = "doc_id, ord, start_at, end_at, section, citable, role, terms, embedding"
@@ -68,8 +71,13 @@ def delete(conn: psycopg.Connection, doc_ids: Iterable[str]) -> None:
 
 def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments.Segment | None:
     """The documents ``doc_ids`` (all when None) that are in the tables, as one segment in path
-    order; None when there are none. Call inside a transaction (rows are streamed by a server-side
-    cursor, in batches, so a large store is never held twice as Python objects)."""
+    order; None when there are none. Call inside a transaction.
+
+    Rows are streamed by a server-side cursor, in batches, into preallocated columns: sentences
+    and chunks as numpy columns (``SentenceTable``, ``ChunkTable``), not one Python object per
+    row, sentence vectors as float16 (``_SENTENCE_VECTORS``), terms as int32 ids. Nothing
+    corpus-sized is held twice while loading except the chunk vectors, which FAISS copies.
+    """
     where, params = ("", ()) if doc_ids is None else (" WHERE doc_id = ANY(%s)", (list(doc_ids),))
     docs = {r[0]: r for r in conn.execute(f"SELECT doc_id, text, sha256 FROM rag_documents{where}", params)}
     if not docs:
@@ -79,69 +87,140 @@ def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments
     # Rows in path order of their documents, as a segment has them: the path's parts compared
     # bytewise (UTF-8 bytes sort as code points do), which is how segments.doc_key's tuples compare.
     by_path = "ORDER BY string_to_array(doc_id, '/')::text[] COLLATE \"C\", ord"
-    sentences = _Rows(conn, f"SELECT {_SENTENCE_COLUMNS} FROM rag_sentences{where} {by_path}", params, dim, order,
-                      f"SELECT count(*) FROM rag_sentences{where} {'AND' if where else 'WHERE'} citable", params)
-    by_doc: dict[str, list[Sentence]] = {d: [] for d in docs}
-    cited: list[Sentence] = []
-    base: dict[str, int] = {}
+    n_rows, n_cited = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE citable) FROM rag_sentences{where}",
+                                   params).fetchone()
+    sentences = _Rows(conn, f"SELECT {_SENTENCE_COLUMNS} FROM rag_sentences{where} {by_path}", params, order,
+                      n_rows, n_cited, dim, _SENTENCE_VECTORS)
     for doc_id, _, start, end, section, citable, role, terms, vec in sentences:
-        s = Sentence(doc_id, start, end, section, citable, role)
-        by_doc[doc_id].append(s)
+        sentences.add_row(doc_id, start, end, section, citable, _ROLE[role])
         if citable:
-            base.setdefault(doc_id, len(cited))
-            cited.append(s)
             sentences.add(terms, vec)
-    chunk_rows = _Rows(conn, f"SELECT {_CHUNK_COLUMNS} FROM rag_chunks{where} {by_path}", params, dim, order,
-                       f"SELECT count(*) FROM rag_chunks{where}", params)
-    chunks = []
+    table = sentences.sentence_table()
+    cited = table if table.citable.all() else table.take(np.flatnonzero(table.citable))
+    # Each document's first citable row: its chunks' sentence ids are counted from there.
+    first = np.searchsorted(table.doc, np.arange(len(order)), side="left")
+    base = np.concatenate([[0], np.cumsum(table.citable)])[first]
+    n_chunks = conn.execute(f"SELECT count(*) FROM rag_chunks{where}", params).fetchone()[0]
+    chunk_rows = _Rows(conn, f"SELECT {_CHUNK_COLUMNS} FROM rag_chunks{where} {by_path}", params, order,
+                       n_chunks, n_chunks, dim, np.float32, sentences.sections)
     for doc_id, _, chunk_id, section, start, end, ids, terms, vec in chunk_rows:
-        chunks.append(Chunk(chunk_id, doc_id, section, start, end, tuple(base[doc_id] + j for j in ids)))
+        if chunk_id != f"{doc_id}#{start}-{end}":  # a ChunkTable names chunks so: refuse another name
+            raise IndexStoreError(f"chunk {chunk_id!r} is not named after its span")
+        chunk_rows.add_row(doc_id, start, end, section, True, 0, ids)
         chunk_rows.add(terms, vec)
-    by_id = {d: Document(d, docs[d][1], docs[d][2], tuple(by_doc[d])) for d in order}
+    by_id = {d: Document(d, docs[d][1], docs[d][2], table[a:b])
+             for d, a, b in zip(order, first.tolist(), [*first[1:].tolist(), len(table)])}
+    chunks = chunk_rows.chunk_table(base)
     return segments.Segment(by_id, cited, chunks, vectors.build(chunk_rows.vectors()), sentences.vectors(),
-                            chunk_rows.terms(), sentences.terms())
+                            chunk_rows.terms(), sentences.terms(), spans=_spans(order, chunks.doc, cited.doc))
+
+
+def _spans(order: list[str], chunk_doc: np.ndarray, sentence_doc: np.ndarray) -> dict[str, tuple[int, int, int, int]]:
+    """Each document's rows ``(c0, c1, s0, s1)`` from the columns (``Segment`` would otherwise
+    make every row's object to find them)."""
+    ranks = np.arange(len(order) + 1)
+    c, s = np.searchsorted(chunk_doc, ranks).tolist(), np.searchsorted(sentence_doc, ranks).tolist()
+    return {d: (c[k], c[k + 1], s[k], s[k + 1]) for k, d in enumerate(order)}
+
+
+# The sentence vectors of a view read from Postgres are kept as float16 (half the memory: they are
+# the biggest part of a view, docs/benchmarks.md) and read back as float32; the database keeps
+# float32. See ``segments.RowVectors`` and the precision check in tests/test_pg_view_memory.py.
+_SENTENCE_VECTORS = np.float16
+_ROLE = {role: k for k, role in enumerate(SentenceTable.ROLES)}
+
+
+def narrowed(index: Index) -> Index:
+    """``index`` (one segment built in memory) with its sentence vectors kept as a view read from
+    the store keeps them (``_SENTENCE_VECTORS``), so the server that wrote the store answers as
+    every server that loads it does."""
+    seg = index.layout.segments[0]
+    seg.sentence_vectors = seg.sentence_vectors.astype(_SENTENCE_VECTORS)  # its own build, not yet shared
+    return dataclasses.replace(index, sentence_vectors=segments.RowVectors(
+        [seg.sentence_vectors], index.layout.sentence_rows, seg.sentence_vectors.shape[1]))
 
 
 class _Rows:
-    """Rows of a query streamed in batches, collecting their terms (as a ``FlatCorpus``, numbered
-    as ``FlatCorpus.of`` numbers them) and their vectors (into one preallocated array)."""
+    """Rows of a query streamed in batches into preallocated columns: each row's document
+    (position in ``order``), span, section (numbered, each distinct title kept once), citability,
+    role and sentence ids; the terms of the rows with a vector (as a ``FlatCorpus``, numbered as
+    ``FlatCorpus.of`` numbers them, int32 ids) and their vectors (one preallocated array)."""
 
     BATCH = 5000
 
-    def __init__(self, conn: psycopg.Connection, sql: str, params: tuple, dim: int, order: list[str],
-                 count_sql: str, count_params: tuple):
+    def __init__(self, conn: psycopg.Connection, sql: str, params: tuple, order: list[str], n_rows: int,
+                 n_vectors: int, dim: int, dtype, sections: dict[str, int] | None = None):
         self.conn, self.sql, self.params, self.order = conn, sql, params, order
-        n = conn.execute(count_sql, count_params).fetchone()[0]
-        self._vectors = np.empty((n, dim), dtype=np.float32)
+        self.rank = {d: i for i, d in enumerate(order)}
+        self._vectors = np.empty((n_vectors, dim), dtype=dtype)
         self._filled = 0
         self._vocab: dict[str, int] = {}
-        self._ids: list[np.ndarray] = []
-        self._lengths: list[int] = []
+        self._ids = array("i")
+        self._lengths = array("q")
+        self.sections = {} if sections is None else sections
+        self._doc, self._start, self._end, self._section = array("i"), array("i"), array("i"), array("i")
+        self._citable, self._role = bytearray(), bytearray()
+        self._sentence_ids, self._offsets = array("i"), array("q", [0])
 
     def __iter__(self):
         cur = self.conn.cursor(name="rag_rows", binary=True)  # server-side: fetched BATCH rows at a time
         vector_oid = self.conn.adapters.types["vector"].oid
         cur.adapters.register_loader(vector_oid, _RawVector)
-        cur.itersize = self.BATCH
-        rank = {d: i for i, d in enumerate(self.order)}
+        rank = self.rank
         last = -1
         try:
             cur.execute(self.sql, self.params)
-            for row in cur:
-                if rank[row[0]] < last:  # the database sorted paths otherwise than doc_key: refuse, never misplace
-                    raise IndexStoreError(f"rows of {row[0]!r} came back out of path order")
-                last = rank[row[0]]
-                yield row
+            while batch := cur.fetchmany(self.BATCH):  # not row by row: psycopg's per-row fetch cost a third of a load
+                for row in batch:
+                    if rank[row[0]] < last:  # the database sorted paths otherwise than doc_key: refuse, never misplace
+                        raise IndexStoreError(f"rows of {row[0]!r} came back out of path order")
+                    last = rank[row[0]]
+                    yield row
         finally:
             cur.close()
+
+    def add_row(self, doc_id: str, start: int, end: int, section: str, citable: bool, role: int,
+                sentence_ids: list[int] = ()) -> None:
+        """Keep one row's fields (a chunk's ``sentence_ids`` local to its document)."""
+        self._doc.append(self.rank[doc_id])
+        self._start.append(start)
+        self._end.append(end)
+        self._section.append(self.sections.setdefault(section, len(self.sections)))
+        self._citable.append(citable)
+        self._role.append(role)
+        if sentence_ids:
+            self._sentence_ids.extend(sentence_ids)
+            self._offsets.append(len(self._sentence_ids))
 
     def add(self, terms: list[str], vec: bytes) -> None:
         """Keep one row's terms and vector (pgvector's binary form: dim, unused, float32s big-endian)."""
         self._vectors[self._filled] = np.frombuffer(vec, dtype=">f4", offset=4)
         self._filled += 1
         setdefault = self._vocab.setdefault
-        self._ids.append(np.fromiter((setdefault(t, len(self._vocab)) for t in terms), dtype=np.int64, count=len(terms)))
+        self._ids.extend([setdefault(t, len(self._vocab)) for t in terms])
         self._lengths.append(len(terms))
+
+    def _column(self, values) -> np.ndarray:
+        return np.frombuffer(values, dtype=np.int32) if len(values) else np.zeros(0, dtype=np.int32)
+
+    def _titles(self) -> list[str]:
+        return list(self.sections)  # numbered in order of first appearance
+
+    def sentence_table(self) -> SentenceTable:
+        """The rows as sentences."""
+        return SentenceTable(self.order, self._titles(), self._column(self._doc), self._column(self._start),
+                             self._column(self._end), self._column(self._section),
+                             np.frombuffer(bytes(self._citable), dtype=np.bool_),
+                             np.frombuffer(bytes(self._role), dtype=np.int8))
+
+    def chunk_table(self, base: np.ndarray) -> ChunkTable:
+        """The rows as chunks, their sentence ids moved by their document's ``base`` (its first
+        citable sentence among the segment's)."""
+        doc = self._column(self._doc)
+        offsets = np.frombuffer(self._offsets, dtype=np.int64)
+        ids = self._column(self._sentence_ids) + np.repeat(base[doc], np.diff(offsets)).astype(np.int32)
+        return ChunkTable(self.order, self._titles(), doc, self._column(self._start), self._column(self._end),
+                          self._column(self._section), ids, offsets)
 
     def vectors(self) -> np.ndarray:
         """Every kept vector, one row each."""
@@ -149,8 +228,8 @@ class _Rows:
 
     def terms(self) -> lexical.FlatCorpus:
         """Every kept row's terms."""
-        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
-        return lexical.FlatCorpus(lexical.FlatIds(ids, np.array(self._lengths, dtype=np.int64)), self._vocab)
+        lengths = np.frombuffer(self._lengths, dtype=np.int64) if len(self._lengths) else np.zeros(0, dtype=np.int64)
+        return lexical.FlatCorpus(lexical.FlatIds(self._column(self._ids), lengths), self._vocab)
 
 
 class _RawVector(Loader):

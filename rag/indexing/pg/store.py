@@ -177,7 +177,7 @@ def write_all(url: str, built: Index, progress: bool = False, uploads: dict[str,
         recs = records.read(conn)
     built.manifest["build_timings_s"]["write_postgres_s"] = round(time.perf_counter() - t, 3)
     built.manifest.update(generation=generation, store="postgres", records=recs)
-    return built
+    return rows.narrowed(built)
 
 
 def update(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[str]) -> Index:

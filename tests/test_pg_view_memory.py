@@ -1,0 +1,56 @@
+"""A server's view of the Postgres store stays lean: sentences and chunks as numpy columns (not
+one Python object per row), sentence vectors as float16, BM25 postings and terms in narrow
+integer types. A view going back to objects or float32 copies fails here (bounds are bytes per
+row, measured on a small synthetic store by ``bench.view_memory``; no timing). Hash embedder."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench import synth
+from bench.view_memory import deep_size, parts
+from rag.indexing import index as index_mod
+from rag.indexing.embedder import HashEmbedder
+from rag.indexing.pg import store
+from rag.ingest.chunks import ChunkTable
+from rag.ingest.corpus import SentenceTable
+from tests.pg import pg_server, pg_url  # noqa: F401, F811 (fixtures)
+from tests.test_segments import _settings
+
+
+def _view(tmp_path, pg_url):
+    files = dict(synth.documents(12, seed=5))
+    built = index_mod.build(_settings(tmp_path / "files", files), HashEmbedder(), progress=False)
+    store.write_all(pg_url, built)
+    return store.load(pg_url), built
+
+
+def test_pg_view_keeps_rows_as_columns_and_vectors_as_float16(tmp_path, pg_url):
+    view, built = _view(tmp_path, pg_url)
+    seg = view.layout.segments[0]
+    assert isinstance(seg.sentences, SentenceTable) and isinstance(seg.chunks, ChunkTable)
+    assert seg.sentence_vectors.dtype == np.float16
+    assert view.sentence_vectors.dtype == np.float32 and view.sentence_vectors[[0, 1]].dtype == np.float32
+    for postings in (seg.chunk_postings, seg.sentence_postings):
+        assert postings.rows.dtype == np.int32 and postings.tf.dtype == np.uint16
+    assert seg.chunk_terms.ids.ids.dtype == np.int32 and seg.sentence_terms.ids.ids.dtype == np.int32
+    # Rows made on access are the rows a build made in memory has.
+    d = next(iter(built.documents))
+    assert view.sentences == built.sentences and view.chunks == built.chunks
+    assert list(view.documents[d].sentences) == list(built.documents[d].sentences)
+
+
+def test_pg_view_memory_per_row_is_bounded(tmp_path, pg_url):
+    view, _ = _view(tmp_path, pg_url)
+    seen: set[int] = set()
+    size = {name: deep_size(objs, seen) for name, objs in parts(view).items()}
+    n_sentences, n_chunks = len(view.sentences), len(view.chunks)
+    assert n_sentences > 500 and n_chunks > 100
+    assert size["sentence vectors"] <= n_sentences * 384 * 2 + 1024  # float16, one copy
+    # A Python object per row costs 200+ bytes (a frozen dataclass with its __dict__ and strings);
+    # the columns cost about 20 per sentence and 40 per chunk, plus a few fixed kilobytes.
+    assert size["sentence records"] < 40 * n_sentences + 16_384
+    assert size["chunk records"] < 80 * n_chunks + 16_384
+    postings = [p for s in view.layout.segments for p in (s.chunk_postings, s.sentence_postings)]
+    n_postings = sum(len(p.rows) for p in postings)
+    assert size["BM25 postings"] < 10 * n_postings + 16 * (n_sentences + n_chunks) + 65_536
