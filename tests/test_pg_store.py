@@ -23,7 +23,7 @@ from rag.indexing.pg import rows, store
 from rag.ingest.chunks import chunk_documents
 from rag.ingest.corpus import load_document
 from tests.pg import pg_server, pg_url  # noqa: F401, F811 (fixtures)
-from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _same_index
+from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _half_rows, _same_index
 from tests.test_segments import MORE, _settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +40,13 @@ def _fresh(tmp_path: Path, files: dict[str, str]) -> index_mod.Index:
 def _same_as_fresh(view: index_mod.Index, fresh: index_mod.Index) -> None:
     """Same passages, vectors, BM25 and answers (``_same_index``), and the same dense hits."""
     _same_index(view, fresh)
+    # A chunk vector is the mean of its sentences' vectors; a view keeps those as float16, so a
+    # chunk re-derived after a change from kept sentences may differ in the fifth decimal.
+    tolerance = 1e-3 if _half_rows(view).any() else 1e-6
     for question in QUESTIONS:
         got, want = (vectors.search(x.chunk_vectors, HashEmbedder().encode([question], True)[0], 50) for x in (view, fresh))
         np.testing.assert_array_equal(got[1], want[1])
-        np.testing.assert_allclose(got[0], want[0], atol=1e-6)
+        np.testing.assert_allclose(got[0], want[0], atol=tolerance)
 
 
 def test_pg_store_view_equals_a_file_build(tmp_path, pg_url):
