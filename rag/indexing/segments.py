@@ -39,6 +39,7 @@ import numpy as np
 from rag.indexing import lexical, vectors
 from rag.ingest.chunks import Chunk
 from rag.ingest.corpus import Document, Sentence
+from rag.ingest.rows import LazyRows
 
 # More segments than this and the newest are merged (each query searches every segment).
 MAX_SEGMENTS = 8
@@ -360,11 +361,13 @@ def _view(layout: Layout, documents, sentences, chunks, stats: dict | None = Non
     }
 
 
-class ChunkRows(Sequence):
+class ChunkRows(LazyRows):
     """The view's chunks, kept as runs of segment chunks each with the offset its sentence ids
     move by: ``rows[i]`` makes chunk ``i`` with its ids moved when it is read. Splicing a
     document in or out changes a few runs, however many chunks follow it (moving the ids of
     every following chunk took most of a second at 100k chunks)."""
+
+    noun = "chunk row"
 
     def __init__(self, runs: list[tuple[list[Chunk], int, int, int]]):
         joined: list[list] = []
@@ -383,14 +386,7 @@ class ChunkRows(Sequence):
     def __len__(self) -> int:
         return self.starts[-1]
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError("chunk row out of range")
+    def _row(self, i: int) -> Chunk:
         k = bisect_right(self.starts, i) - 1
         src, a, _, delta = self.runs[k]
         chunk = src[a + i - self.starts[k]]
@@ -400,11 +396,6 @@ class ChunkRows(Sequence):
         for src, a, b, delta in self.runs:
             for chunk in _run(src, a, b):
                 yield chunk if delta == 0 else _moved(chunk, delta)
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, ChunkRows)):
-            return len(self) == len(other) and list(self) == list(other)
-        return NotImplemented
 
     def __repr__(self) -> str:
         return f"ChunkRows({len(self)} chunks in {len(self.runs)} runs)"
@@ -429,10 +420,12 @@ def _run(src, a: int, b: int):
     return src[a:b] if isinstance(src, list) else (src[j] for j in range(a, b))
 
 
-class SentenceRows(Sequence):
+class SentenceRows(LazyRows):
     """The view's sentences, kept as runs of segment rows (a list stand-in, as ``ChunkRows``):
     a segment read from Postgres keeps its sentences as a ``SentenceTable``, whose objects are
     made only when read, and splicing a document in or out changes a few runs."""
+
+    noun = "sentence row"
 
     def __init__(self, runs: list[tuple[Sequence, int, int]]):
         self.runs = []
@@ -450,14 +443,7 @@ class SentenceRows(Sequence):
     def __len__(self) -> int:
         return self.starts[-1]
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError("sentence row out of range")
+    def _row(self, i: int) -> Sentence:
         k = bisect_right(self.starts, i) - 1
         src, a, _ = self.runs[k]
         return src[a + i - self.starts[k]]
@@ -465,11 +451,6 @@ class SentenceRows(Sequence):
     def __iter__(self):
         for src, a, b in self.runs:
             yield from (src[a:b] if isinstance(src, list) else (src[j] for j in range(a, b)))
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, Sequence)) and not isinstance(other, str):
-            return len(self) == len(other) and all(x == y for x, y in zip(self, other))
-        return NotImplemented
 
     def __repr__(self) -> str:
         return f"SentenceRows({len(self)} sentences in {len(self.runs)} runs)"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
 import numpy as np
 
 from rag.ingest.corpus import Document
+from rag.ingest.rows import LazyRows
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,14 @@ class Chunk:
     sentence_ids: tuple[int, ...]
 
 
-class ChunkTable(Sequence):
+class ChunkTable(LazyRows):
     """Chunks kept as numpy columns, each ``Chunk`` made when it is read (a list stand-in, as
     ``SentenceTable`` is for sentences). A chunk's id is ``"{doc_id}#{start}-{end}"``, as
     ``chunk_documents`` names it, so it is not stored; its sentence ids are
     ``ids[offsets[i]:offsets[i + 1]]``.
     """
+
+    noun = "chunk row"
 
     def __init__(self, doc_ids: list[str], sections: list[str], doc: np.ndarray, start: np.ndarray, end: np.ndarray,
                  section: np.ndarray, ids: np.ndarray, offsets: np.ndarray):
@@ -38,26 +40,10 @@ class ChunkTable(Sequence):
     def __len__(self) -> int:
         return len(self.doc)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError("chunk row out of range")
+    def _row(self, i: int) -> Chunk:
         doc_id, start, end = self.doc_ids[self.doc[i]], int(self.start[i]), int(self.end[i])
         ids = tuple(self.ids[self.offsets[i]:self.offsets[i + 1]].tolist())
         return Chunk(f"{doc_id}#{start}-{end}", doc_id, self.sections[self.section[i]], start, end, ids)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, tuple, Sequence)) and not isinstance(other, str):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
 
     def __repr__(self) -> str:
         return f"ChunkTable({len(self)} chunks)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from rag.progress import tracked
 from rag.errors import CorpusError
 from rag.ingest.formats import CONVERTED_SUFFIXES, TEXT_SUFFIXES, extract_text, is_converted
+from rag.ingest.rows import LazyRows
 from rag.ingest.splitter import CJK_ENDERS, ASCII_ENDERS, split_spans
 
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + CONVERTED_SUFFIXES
@@ -41,7 +41,7 @@ class Sentence:
     role: str = "body"
 
 
-class SentenceTable(Sequence):
+class SentenceTable(LazyRows):
     """Sentences kept as numpy columns, each ``Sentence`` made when it is read: a list stand-in
     (``t[i]``, ``t[a:b]``, ``len``, iteration, ``==`` with a list) for a server's view of a large
     store, where one Python object per sentence cost about 130 MB per 100k chunks (docs/benchmarks.md).
@@ -50,6 +50,7 @@ class SentenceTable(Sequence):
     """
 
     ROLES = (BODY, REFERENCE)
+    noun = "sentence row"
 
     def __init__(self, doc_ids: list[str], sections: list[str], doc: np.ndarray, start: np.ndarray, end: np.ndarray,
                  section: np.ndarray, citable: np.ndarray, role: np.ndarray):
@@ -60,11 +61,13 @@ class SentenceTable(Sequence):
         return len(self.doc)
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
+        if isinstance(i, slice):  # a table again: a view's slices must not make every row's object
             return self.take(np.arange(len(self))[i]) if i.step not in (None, 1) else SentenceTable(
                 self.doc_ids, self.sections, self.doc[i], self.start[i], self.end[i], self.section[i], self.citable[i],
                 self.role[i])
-        i = int(i)
+        return super().__getitem__(i)
+
+    def _row(self, i: int) -> Sentence:
         return Sentence(self.doc_ids[self.doc[i]], int(self.start[i]), int(self.end[i]), self.sections[self.section[i]],
                         bool(self.citable[i]), self.ROLES[self.role[i]])
 
@@ -73,11 +76,6 @@ class SentenceTable(Sequence):
         for d, a, b, sec, c, r in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist(), self.section.tolist(),
                                       self.citable.tolist(), self.role.tolist()):
             yield Sentence(doc_ids[d], a, b, sections[sec], c, roles[r])
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, tuple, Sequence)) and not isinstance(other, str):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
 
     def __repr__(self) -> str:
         return f"SentenceTable({len(self)} sentences)"
