@@ -100,8 +100,9 @@ class Assistant:
         start following other servers' changes."""
         assistant = cls(Pipeline.open(settings, progress=False))
         # A server's first English question should not wait ~2 s for CC-CEDICT; a one-off `rag ask`
-        # in Chinese never reads it, so only the server pays for this up front.
-        translation.warm_up()
+        # in Chinese never reads it, so only the server reads it, beside its first requests (an
+        # English question arriving meanwhile waits for the same load, under its lock).
+        threading.Thread(target=translation.warm_up, name="cc-cedict", daemon=True).start()
         if settings.store:
             from rag.indexing.pg.follower import Follower
 
