@@ -99,10 +99,11 @@ class Assistant:
         """Load the model and the index (building it when missing or stale); on the Postgres store,
         start following other servers' changes."""
         assistant = cls(Pipeline.open(settings, progress=False))
-        # A server's first English question should not wait ~2 s for CC-CEDICT; a one-off `rag ask`
-        # in Chinese never reads it, so only the server reads it, beside its first requests (an
-        # English question arriving meanwhile waits for the same load, under its lock).
-        threading.Thread(target=translation.warm_up, name="cc-cedict", daemon=True).start()
+        # A server's first English question should not wait ~1.5 s for CC-CEDICT; a one-off `rag ask`
+        # in Chinese never reads it, so only the server pays for this up front. (Read in a thread
+        # beside the first requests instead, it held the interpreter while a burst of 32 clients
+        # began: p99 0.98 s -> 2.6 s and 54 -> 50 requests/s in tools/loadtest.py.)
+        translation.warm_up()
         if settings.store:
             from rag.indexing.pg.follower import Follower
 
