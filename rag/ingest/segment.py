@@ -103,9 +103,13 @@ def tagged(text: str) -> list[tuple[str, str, int, int]]:
 @lru_cache(maxsize=1)
 def _tagger():
     """jieba's part-of-speech tagger over the shared tokenizer (its dictionary and domain words)."""
+    return tagger_over(_tokenizer())
+
+
+def tagger_over(tokenizer: jieba.Tokenizer):
+    """A part-of-speech tagger over ``tokenizer``, built without reading the main dictionary again."""
     import jieba.posseg
 
-    tokenizer = _tokenizer()
     shared = jieba.posseg.dt  # made when jieba.posseg is imported, with the main dictionary's tags read
     if tokenizer.dictionary != shared.tokenizer.dictionary:
         return jieba.posseg.POSTokenizer(tokenizer)
