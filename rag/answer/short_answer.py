@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.ingest import segment
+from rag.ingest.splitter import split_spans
 from rag.answer.answer_types import asked_types, value_pattern
 from rag.answer.language import QUESTION_WORDS, asks_for_reason, asks_for_several
 from rag.answer.sentence_rank import char_bigrams
@@ -149,10 +150,10 @@ def leads(question: str, short: str, passage: str) -> bool:
 
 
 def _sentence_holding(short: str, passage: str) -> str:
-    """The sentence of ``passage`` (cut at 。！？!?) that holds ``short``, or ``short`` when none does."""
-    for sentence in re.split(r"(?<=[。！？!?])", passage):
-        if short in sentence:
-            return sentence.rstrip(_TRIM)
+    """The sentence of ``passage`` (as the corpus splitter cuts it) that holds ``short``, or ``short`` when none does."""
+    for a, b in split_spans(passage):
+        if short in passage[a:b]:
+            return passage[a:b].rstrip(_TRIM)
     return short
 
 

@@ -199,10 +199,10 @@ def fit_chooser(rows) -> tuple[short_answer.Chooser, dict]:
     chooser = short_answer.Chooser(_softmax_weights(train, l2))
     report: dict = {"l2": l2}
     for half in (FIT, HELD):
-        picked = [int(np.argmax(x @ chooser.weights)) for x, _, _, h in rows if h == half]
-        mine = [(f1, em) for x, f1, em, h in rows if h == half]
-        report[half] = {"f1": round(float(np.mean([f1[k] for k, (f1, _) in zip(picked, mine)])), 4) if picked else 0.0,
-                        "exact": round(float(np.mean([em[k] for k, (_, em) in zip(picked, mine)])), 4) if picked else 0.0}
+        chosen = np.array([(f1[k], em[k]) for x, f1, em, h in rows if h == half
+                           for k in [int(np.argmax(x @ chooser.weights))]]).reshape(-1, 2)
+        f1_mean, exact_mean = chosen.mean(axis=0).round(4).tolist() if len(chosen) else (0.0, 0.0)
+        report[half] = {"f1": f1_mean, "exact": exact_mean}
     return chooser, report
 
 
