@@ -75,19 +75,19 @@ async def upload_document(file: UploadFile, assistant: AssistantDep,
     return await run_in_threadpool(assistant.add_document, file.filename or "", data, fields)
 
 
-@router.patch("/documents/{doc_id}", response_model=DocumentInfo, dependencies=[Auth])
+@router.patch("/documents/{doc_id:path}", response_model=DocumentInfo, dependencies=[Auth])
 async def patch_document(doc_id: str, body: MetadataPatch, assistant: AssistantDep) -> dict:
     """Set a document's bibliographic fields (title, authors, year, journal, DOI, URL, tags…)."""
     return await run_in_threadpool(assistant.set_metadata, doc_id, body.model_dump(exclude_unset=True))
 
 
-@router.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Auth])
+@router.delete("/documents/{doc_id:path}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Auth])
 async def delete_document(doc_id: str, assistant: AssistantDep) -> None:
     """Delete a document: its passages never appear again in dense or BM25 results."""
     await run_in_threadpool(assistant.delete_document, doc_id)
 
 
-@router.get("/documents/{doc_id}/context", response_model=SourceContext, dependencies=[Auth])
+@router.get("/documents/{doc_id:path}/context", response_model=SourceContext, dependencies=[Auth])
 async def source_context(doc_id: str, assistant: AssistantDep, start: int = Query(ge=0), end: int = Query(ge=1)) -> SourceContext:
     """A span of a document with the paragraph around it (what a citation panel shows)."""
     document = assistant.pipeline.index.documents.get(doc_id)
@@ -109,7 +109,7 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackReceipt:
     return FeedbackReceipt(id=record["id"])
 
 
-@router.get("/documents/{doc_id}/text", response_model=DocumentText, dependencies=[Auth])
+@router.get("/documents/{doc_id:path}/text", response_model=DocumentText, dependencies=[Auth])
 async def document_text(doc_id: str, assistant: AssistantDep) -> DocumentText:
     """A document's whole canonical text, the one every citation's start and end index into."""
     document = assistant.pipeline.index.documents.get(doc_id)
@@ -118,7 +118,7 @@ async def document_text(doc_id: str, assistant: AssistantDep) -> DocumentText:
     return DocumentText(doc_id=doc_id, text=document.text)
 
 
-@router.get("/documents/{doc_id}/file", dependencies=[Auth])
+@router.get("/documents/{doc_id:path}/file", dependencies=[Auth])
 async def document_file(doc_id: str, assistant: AssistantDep) -> Response:
     """The original file as it was uploaded (a PDF, Word or web-page file, or the text file)."""
     if doc_id not in assistant.pipeline.index.documents:

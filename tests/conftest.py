@@ -48,6 +48,7 @@ def private_corpus(real_pipeline, root: Path, extra_files: dict[str, str] | None
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)
     for name, text in (extra_files or {}).items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
         (corpus / name).write_text(text, encoding="utf-8")
     settings = real_pipeline.settings.model_copy(update={"corpus_dir": corpus, "index_dir": root / "index", **updates})
     built = index_mod.build(settings, real_pipeline.embedder, progress=False, reuse=real_pipeline.index)

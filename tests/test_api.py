@@ -291,6 +291,21 @@ def test_api_oversized_upload_is_413(doc_env):
         assert response.status_code == 413
 
 
+def test_api_document_in_a_subfolder_is_served_by_its_id(real_pipeline, tmp_path):
+    """A corpus folder's subfolders give ids with a slash ("notes/x.txt"); their text, context and
+    file are reached with the slash percent-encoded, as a client quotes an id."""
+    settings, built = private_corpus(real_pipeline, tmp_path, {"notes/" + NEW_DOC: NEW_TEXT})
+    pipeline = Pipeline(settings, built, real_pipeline.embedder, real_pipeline.models)
+    doc_id = "notes/" + NEW_DOC
+    with ServerThread(create_app(assistant=Assistant(pipeline))) as s, httpx.Client(base_url=s.base_url, timeout=60) as c:
+        quoted = httpx.URL(f"/documents/{doc_id.replace('/', '%2F')}/text")
+        assert c.get(quoted).json() == {"doc_id": doc_id, "text": NEW_TEXT}
+        context = c.get(f"/documents/{doc_id.replace('/', '%2F')}/context", params={"start": 0, "end": 4}).json()
+        assert context["doc_id"] == doc_id and context["text"].startswith(NEW_TEXT[:4])
+        assert c.get(f"/documents/{doc_id.replace('/', '%2F')}/file").content == NEW_TEXT.encode()
+        assert c.get("/documents/notes%2Fmissing.txt/text").status_code == 404
+
+
 def test_api_delete_with_escaping_id_is_refused(doc_env):
     settings, pipeline = doc_env
     with ServerThread(create_app(assistant=Assistant(pipeline))) as s, httpx.Client(base_url=s.base_url, timeout=60) as c:
