@@ -245,14 +245,14 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from rag.ingest.corpus import corpus_hashes
+    from rag.pipeline import check_corpus_folder
 
     settings = _settings(host=host, port=port)
-    corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails here; the slow part runs once listening
-    if settings.store:  # a malformed RAG_STORE fails here too (an unreachable one is retried once listening)
+    if settings.store:  # a malformed RAG_STORE fails here (an unreachable one is retried once listening)
         from rag.indexing.pg.store import url_of
 
         url_of(settings)
+    check_corpus_folder(settings)  # a missing or bad corpus fails here; the slow part runs once listening
     logging.getLogger("api").setLevel(logging.INFO)
     if not logging.getLogger("api").handlers:
         handler = logging.StreamHandler()

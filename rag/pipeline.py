@@ -12,7 +12,7 @@ from rag.ingest import segment
 from rag.answer.answer_models import AnswerModels, load_answer_models
 from rag.answer.answering import Answerer, Evidence, no_answer, no_documents, quote
 from rag.config import RetrievalParams, SelectionParams, Settings
-from rag.ingest.corpus import corpus_hashes
+from rag.ingest.corpus import corpus_hashes, holds_files
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.answer.extractive import Selection, select
 from rag.answer.extractive_answer import ExtractiveAnswerer
@@ -47,6 +47,14 @@ def _merged(first: Retrieval, then: Retrieval, k: int) -> Retrieval:
     return Retrieval(then.query, then.query_vector, hits[:k], then.clarity, then.documents)
 
 
+def check_corpus_folder(settings: Settings) -> None:
+    """Raise CorpusError for a missing, empty or bad corpus folder. A server on a shared store
+    needs no folder of its own (the documents are in the database), so there only a folder
+    that holds files is checked."""
+    if not settings.store or holds_files(settings.corpus_dir):
+        corpus_hashes(settings.corpus_dir)
+
+
 @dataclass
 class Pipeline:
     """Everything needed to answer: settings, the loaded index, the embedder, the fitted answer models
@@ -61,7 +69,7 @@ class Pipeline:
     @classmethod
     def open(cls, settings: Settings, progress: bool = True) -> "Pipeline":
         """Load the model and the index (building or rebuilding it when needed)."""
-        corpus_hashes(settings.corpus_dir)  # a missing or bad corpus fails before the slow model load
+        check_corpus_folder(settings)  # a missing or bad corpus fails before the slow model load
         with stage("loading the embedding model"):
             # Concurrent questions share model runs; indexing passes straight through to the model.
             embedder = QueryBatcher(load_embedder(settings, serving=True))

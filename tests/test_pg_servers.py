@@ -46,13 +46,16 @@ def database(tmp_path_factory, real_pipeline):
     remove_server(server)
 
 
-def _start_servers(url: str, tmp_path_factory, names=("a", "b")):
-    """`rag serve` processes on ``url``, each with a corpus folder of its own (the review only);
-    returns their processes, base URLs and corpus folders."""
+def _start_servers(url: str, tmp_path_factory, names=("a", "b"), with_folder: bool = True):
+    """`rag serve` processes on ``url``, each with a corpus folder of its own (the review only, or
+    none at all); returns their processes, base URLs and corpus folders."""
     procs, bases, corpora = [], [], []
     for name in names:
         corpus = tmp_path_factory.mktemp(f"corpus-{name}")
-        shutil.copy(CORPUS / "msc-neuro-review.zh.txt", corpus)
+        if with_folder:
+            shutil.copy(CORPUS / "msc-neuro-review.zh.txt", corpus)
+        else:
+            corpus = corpus / "absent"
         port = free_port()
         env = os.environ | {"RAG_STORE": url, "RAG_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
                             "RAG_INDEX_DIR": str(tmp_path_factory.mktemp(f"index-{name}"))}
@@ -212,3 +215,17 @@ def test_pg_two_servers_on_an_empty_database_build_it_once(tmp_path_factory):
             _stop(procs)
     finally:
         remove_server(server)
+
+
+def test_pg_server_without_a_corpus_folder_serves_the_database(database, tmp_path_factory):
+    """A server on a shared store keeps nothing of its own: started with no corpus folder, it
+    serves the database's documents."""
+    _, url, _ = database
+    procs, bases, corpora = _start_servers(url, tmp_path_factory, ("bare",), with_folder=False)
+    try:
+        wait_until_ready(bases[0], procs[0], timeout_s=300)
+        assert not corpora[0].exists()
+        assert [d["id"] for d in httpx.get(bases[0] + "/documents", timeout=30).json()] == ["msc-neuro-review.zh.txt"]
+        assert httpx.post(bases[0] + "/ask", json={"question": QUESTION}, timeout=60).json()["citations"]
+    finally:
+        _stop(procs)

@@ -200,6 +200,11 @@ def load_corpus(corpus_dir: Path, rules: StructureRules, known: dict[str, Docume
     return docs
 
 
+def holds_files(corpus_dir: Path) -> bool:
+    """Whether the folder exists and has anything but hidden files in it (a server on a shared store may have none)."""
+    return corpus_dir.is_dir() and any(not p.name.startswith(".") for p in corpus_dir.iterdir())
+
+
 def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     """SHA-256 of every document's text, by document id, without splitting anything."""
     return {
