@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             args = [sys.executable, str(ROOT / "tools" / "loadtest.py"), "--clients", str(ns.clients),
                     "--duration", str(ns.duration)] + [a for b in bases for a in ("--url", b)]
             run = subprocess.run(args, capture_output=True, text=True, timeout=ns.duration + 900)
+            if "{" not in run.stdout:
+                raise RuntimeError(f"the load test failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
             out["loadtest"] = json.loads(run.stdout[run.stdout.index("{"):])
             for name, proc in zip("ab", guard.procs):
                 out[f"server_{name}"]["rss_after_mb"] = rss_mb(proc)

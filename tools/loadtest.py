@@ -128,7 +128,10 @@ async def worker(client, stop_at, max_requests, counter, latencies, errors, text
             outcome = f"{kind}: {type(exc).__name__}"
         latencies.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
         # Checked after the clock stops: reading a document's text is not part of the request.
-        problem = outcome if isinstance(outcome, str) else await check_citations(client, outcome, texts)
+        try:
+            problem = outcome if isinstance(outcome, str) else await check_citations(client, outcome, texts)
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:  # counted, never a crash of the tool
+            problem = f"{kind}: checking its citations failed: {type(exc).__name__}: {exc}"
         if problem:
             errors.append(problem)
 
