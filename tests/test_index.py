@@ -526,3 +526,29 @@ def test_load_never_pairs_a_manifest_with_another_builds_files(small):
         stop.set()
         flipper.join()
     assert kinds == {frozenset({"a.txt"}), frozenset({"a.txt", "b.md"})}  # both builds were seen
+
+
+def test_a_memo_is_made_once_when_the_first_questions_arrive_together():
+    """Concurrent first uses of a derived fact wait for one computation (at 1M chunks each copy
+    of some is hundreds of MB)."""
+    import threading
+    import time
+
+    from rag.indexing.index import Index
+
+    index = Index.__new__(Index)
+    index.memo, index._memo_lock = {}, threading.RLock()
+    calls = []
+
+    def slow() -> list:
+        calls.append(1)
+        time.sleep(0.05)
+        return [len(calls)]
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(index.memoised("fact", slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and all(r is results[0] for r in results)

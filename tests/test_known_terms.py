@@ -17,7 +17,9 @@ class _Vocabulary:
 
 def _index(text: str, vocabulary: list[str]):
     """Just what the lexical tests read: the documents' text and the BM25 vocabulary."""
-    return SimpleNamespace(documents={"d": SimpleNamespace(text=text)}, memo={},
+    memo: dict = {}
+    return SimpleNamespace(documents={"d": SimpleNamespace(text=text)}, memo=memo,
+                           memoised=lambda key, compute: memo[key] if key in memo else memo.setdefault(key, compute()),
                            sentence_bm25=_Vocabulary(vocabulary))
 
 

@@ -18,6 +18,7 @@ from rag.indexing import lifecycle, segments, store, vectors
 from rag.indexing.embedder import HashEmbedder
 from rag.errors import IndexStoreError
 from rag.config import Settings
+from rag.studies.catalogue import documents_of
 from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _same_index
 
 MORE = {
@@ -70,6 +71,14 @@ def _same_everywhere(tmp_path, settings, changed, files) -> None:
             np.testing.assert_array_equal(got[1], want[1])
             np.testing.assert_allclose(got[0], want[0], atol=1e-6)
     assert loaded.manifest == changed.manifest
+    for idx in (changed, loaded):  # each document's sentences, as the study records read them
+        by_doc: dict[str, list] = {}
+        for sentence in idx.sentences:
+            by_doc.setdefault(sentence.doc_id, []).append(sentence)
+        with_sentences = documents_of(idx)
+        assert set(with_sentences) == set(idx.documents)
+        for doc_id in idx.documents:
+            assert list(with_sentences[doc_id].sentences) == (list(idx.documents[doc_id].sentences) or by_doc.get(doc_id, []))
     assert index_mod.stale_reasons(changed.manifest, index_mod.fingerprint(settings, {
         k: d.sha256 for k, d in fresh.documents.items()})) == []
 

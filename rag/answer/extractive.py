@@ -343,9 +343,7 @@ def _in_text(index: Index, term: str) -> bool:
 
 def _lowered_text(index: Index) -> str:
     """Every document's text, lower-cased and joined (memoised on the index)."""
-    if "lowered_text" not in index.memo:
-        index.memo["lowered_text"] = "\n".join(d.text.lower() for d in index.documents.values())
-    return index.memo["lowered_text"]
+    return index.memoised("lowered_text", lambda: "\n".join(d.text.lower() for d in index.documents.values()))
 
 
 def _names_found(question: str, texts: list[str]) -> float:

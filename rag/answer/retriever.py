@@ -116,7 +116,5 @@ def retrieve(index: Index, embedder: Embedder, query: str, params: RetrievalPara
 
 def scoped_chunks(index: Index, documents: frozenset[str]) -> np.ndarray:
     """Row ids of the chunks of ``documents`` (empty when none of them is indexed)."""
-    key = "chunk_doc_ids"
-    if key not in index.memo:
-        index.memo[key] = np.array([c.doc_id for c in index.chunks], dtype=object)
-    return np.flatnonzero(np.isin(index.memo[key], list(documents)))
+    doc_ids = index.memoised("chunk_doc_ids", lambda: np.array([c.doc_id for c in index.chunks], dtype=object))
+    return np.flatnonzero(np.isin(doc_ids, list(documents)))

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +36,8 @@ from rag.ingest.corpus import Document, Sentence, StructureRules, load_corpus
 from rag.indexing.embedder import Embedder
 from rag.errors import IndexStoreError
 from rag.progress import tracked
+
+T = TypeVar("T")
 
 FORMAT_VERSION = 2  # 2: segments (rag.indexing.segments), BM25 as postings
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
@@ -68,21 +73,24 @@ class Index:
     path: Path | None = None
     # Facts derived from the build on first use (term sets, section statistics); never saved.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    _memo_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     @classmethod
     def of_view(cls, manifest: dict, view: dict, path: Path | None = None) -> "Index":
         return cls(manifest=manifest, path=path, **view)
 
-    @property
-    def sentence_chunks(self) -> dict[int, list[int]]:
-        """The chunks holding each sentence (derived on first use)."""
-        if "sentence_chunks" not in self.memo:
-            out: dict[int, list[int]] = {}
-            for ci, chunk in enumerate(self.chunks):
-                for si in chunk.sentence_ids:
-                    out.setdefault(si, []).append(ci)
-            self.memo["sentence_chunks"] = out
-        return self.memo["sentence_chunks"]
+    def memoised(self, key: str, compute: Callable[[], T]) -> T:
+        """``memo[key]``, made by ``compute()`` once. The first questions to a fresh server arrive
+        together: without the lock each would build its own copy (at 1M chunks some are hundreds
+        of MB, and two servers' copies under 32 clients outgrew a 24 GB machine)."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        with self._memo_lock:
+            if key not in self.memo:
+                self.memo[key] = compute()
+            return self.memo[key]
 
     def dim_matches(self, embedder: Embedder) -> bool:
         """Whether vectors of this build have the embedder's dimension."""

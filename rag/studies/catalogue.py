@@ -8,9 +8,11 @@ memoised on each (immutable) index. Ids are unique over the corpus (a later docu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 import re
+
+import numpy as np
 
 from rag.errors import BadFilter, StudyNotFound
 from rag.ingest.corpus import Document
@@ -56,25 +58,43 @@ def studies_of(documents: Iterable[Document], memo: dict | None = None) -> list[
 def index_studies(index) -> list[Study]:
     """The study records of an index's documents (per document memoised across indexes, the whole
     list on the index, which never changes once made)."""
-    if "studies" not in index.memo:
-        index.memo["studies"] = studies_of(documents_of(index).values())
-    return index.memo["studies"]
+    return index.memoised("studies", lambda: studies_of(documents_of(index).values()))
 
 
-def documents_of(index) -> dict[str, Document]:
-    """The index's documents, each with its sentences (memoised on the index).
+def documents_of(index) -> Mapping[str, Document]:
+    """The index's documents, each with its sentences (the mapping memoised on the index).
 
     A build loaded from disk keeps a document's sentences in the index's rows only (its Document
-    has none); records, and the reason sentence of a contrast, are read from them.
+    has none); records, and the reason sentence of a contrast, are read from them. A document's
+    sentences are read from the rows when it is looked up, not held: at 1M chunks holding every
+    sentence as an object took gigabytes per server.
     """
-    if "documents_with_sentences" not in index.memo:
-        by_doc: dict[str, list] = {}
-        for sentence in index.sentences:
-            by_doc.setdefault(sentence.doc_id, []).append(sentence)
-        index.memo["documents_with_sentences"] = {
-            doc_id: doc if doc.sentences else replace(doc, sentences=tuple(by_doc.get(doc_id, ())))
-            for doc_id, doc in index.documents.items()}
-    return index.memo["documents_with_sentences"]
+    return index.memoised("documents_with_sentences", lambda: _DocumentsWithSentences(index))
+
+
+class _DocumentsWithSentences(Mapping):
+    """doc id -> its Document with its sentences, sliced from the index's rows on each lookup
+    (the view keeps each document's rows together, in ``layout.order``)."""
+
+    def __init__(self, index) -> None:
+        self._index = index
+        layout = index.layout
+        ends = np.cumsum(layout.sentence_counts)
+        self._rows = {doc_id: (int(end - count), int(end))
+                      for doc_id, count, end in zip(layout.order, layout.sentence_counts, ends)}
+
+    def __getitem__(self, doc_id: str) -> Document:
+        doc = self._index.documents[doc_id]
+        if doc.sentences or doc_id not in self._rows:
+            return doc
+        first, last = self._rows[doc_id]
+        return replace(doc, sentences=tuple(self._index.sentences[first:last]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index.documents)
+
+    def __len__(self) -> int:
+        return len(self._index.documents)
 
 
 def matching(studies: list[Study], disease: str | None = None, design: str | None = None,
