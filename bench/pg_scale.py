@@ -267,10 +267,9 @@ def render(r: dict) -> str:
         f"{w['delete_write_s']} s; a follower reading the changed document back {w['follower_reads_one_document_s']} s. "
         f"pgvector exact top-50 over {d['chunks']:,} chunks (no index, one connection, no parallel workers): p50 "
         f"{d['exact_top50']['p50']:.0f} ms, p95 {d['exact_top50']['p95']:.0f} ms ({d['exact_top50']['n']} queries).")
-    two = r.get("two_servers")
-    lines += ["", two["text"] if two else
-              "Two servers on one database under 32 clients at 1M chunks: not run (two views and two models need more "
-              "than the 12 GB this run could take of the shared machine)."]
+    for key in ("two_servers", "one_server"):
+        if r.get(key):
+            lines += ["", r[key]["text"]]
     lines += ["", "Texts, terms and vectors repeat across copies, so the BM25 vocabulary does not grow as a real "
               "corpus's would: a real view of the same size would be somewhat larger (its vocabulary and statistics).",
               "", END]

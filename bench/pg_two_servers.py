@@ -1,6 +1,6 @@
-"""Two `rag serve` processes on one Postgres database of about 1M chunks, under 32 clients.
+"""Two `rag serve` processes (or one) on one Postgres database of about 1M chunks, under 32 clients.
 
-    python -m bench.pg_two_servers [--base 5000] [--copies 200] [--clients 32] [--duration 30] [--max-rss-gb 21]
+    python -m bench.pg_two_servers [--servers 2] [--base 5000] [--copies 200] [--clients 32] [--duration 30] [--max-rss-gb 21]
 
 The database is grown as ``bench.pg_scale`` grows it (one synthetic build copied inside Postgres,
 random vectors), then re-labelled as a build of the default model (same dimension, 384), so that
@@ -12,7 +12,7 @@ citation against its document's text, read from the server.
 The answers quote synthetic text chosen by random vectors, so only the costs mean anything:
 requests per second, latency, memory, errors. Both servers are killed if their resident memory
 together passes ``--max-rss-gb``. The result goes to ``docs/benchmarks-pg-scale.json``
-(``two_servers``) and the PG-SCALE section of ``docs/benchmarks.md``.
+(``two_servers`` or ``one_server``) and the PG-SCALE section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def rss_mb(proc: subprocess.Popen) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pg_two_servers", description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, choices=(1, 2), default=2)
     parser.add_argument("--base", type=int, default=5000, help="chunks of the synthetic build that is copied")
     parser.add_argument("--copies", type=int, default=200, help="copies of it in the database (200: about 1M chunks)")
     parser.add_argument("--clients", type=int, default=32)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     postgres = start_postgres()
     guard = MemoryGuard(ns.max_rss_gb)
-    out: dict = {"clients": ns.clients, "duration_s": ns.duration, "load_average_before": os.getloadavg()[0]}
+    out: dict = {"servers": ns.servers, "clients": ns.clients, "duration_s": ns.duration, "load_average_before": os.getloadavg()[0]}
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             relabel_as_default_model(url)
             print(json.dumps(out), flush=True)
             bases = []
-            for name in ("a", "b"):
+            for name in "ab"[:ns.servers]:
                 t = time.perf_counter()
                 proc, base = start_server(url, tmp, name, tmp / f"server-{name}.log")
                 guard.procs.append(proc)
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     data_path = ns.out.with_name(ns.out.stem + "-pg-scale.json")
     result = json.loads(data_path.read_text()) if data_path.exists() else {}
     out["text"] = describe(out)
-    result["two_servers"] = out
+    result["two_servers" if ns.servers == 2 else "one_server"] = out
     data_path.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     pg_scale.write_section(ns.out, pg_scale.render(result))
     return 0
@@ -167,17 +168,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe(r: dict) -> str:
     """The paragraph for docs/benchmarks.md."""
-    lt = r["loadtest"]
-    return (f"Two servers on one database under {r['clients']} clients at {r['chunks']:,} chunks "
-            f"(`python -m bench.pg_two_servers`): two `rag serve` processes, each with the whole view and the real "
-            f"model (questions embedded for real; the stored vectors are the synthetic ones, so the answers mean "
-            f"nothing and only the costs do), started one after the other on the same 2-core machine: ready after "
-            f"{r['server_a']['ready_s']} s and {r['server_b']['ready_s']} s, resident {r['server_a']['rss_mb']:,} and "
-            f"{r['server_b']['rss_mb']:,} MiB (both together at most {r['peak_rss_both_mb']:,} MiB). "
-            f"`tools/loadtest.py` dealt the clients to both for {lt['duration_s']} s: {lt['throughput_rps']} requests/s, "
-            f"p50 {lt['p50_ms']:,} ms, p95 {lt['p95_ms']:,} ms, p99 {lt['p99_ms']:,} ms, {lt['errors']} errors in "
-            f"{lt['requests']:,} requests (every citation checked against its document's text). Load average before "
-            f"the run {r['load_average_before_load']:.1f}.")
+    lt, names = r["loadtest"], "ab"[:r.get("servers", 2)]
+    servers = "two `rag serve` processes" if len(names) == 2 else "one `rag serve` process"
+    ready = " and ".join(f"{r['server_' + n]['ready_s']} s" for n in names)
+    resident = " and ".join(f"{r['server_' + n]['rss_mb']:,}" for n in names)
+    after = (f"**killed by the benchmark's memory guard** when the servers together passed {r['peak_rss_both_mb']:,} MiB "
+             f"during the first questions" if r.get("killed_for_memory") else
+             f"resident at most {r['peak_rss_both_mb']:,} MiB together during the run")
+    return (f"{'Two servers' if len(names) == 2 else 'One server'} on one database under {r['clients']} clients at "
+            f"{r['chunks']:,} chunks (`python -m bench.pg_two_servers --servers {len(names)}`): {servers}, each with "
+            f"the whole view and the real model (questions embedded for real; the stored vectors are the synthetic "
+            f"ones, so the answers mean nothing and only the costs do), on the same 2-core machine: ready after "
+            f"{ready}, resident {resident} MiB when ready, {after}. `tools/loadtest.py` ran for {lt['duration_s']} s: "
+            f"{lt['throughput_rps']} requests/s, p50 {lt['p50_ms']:,} ms, p95 {lt['p95_ms']:,} ms, p99 "
+            f"{lt['p99_ms']:,} ms, {lt['errors']} errors in {lt['requests']:,} requests (every citation checked against "
+            f"its document's text). Load average before the run {r['load_average_before_load']:.1f}.")
 
 
 if __name__ == "__main__":
