@@ -23,6 +23,7 @@ from rag.answer.retriever import Retrieval, retrieve
 from rag.answer.rewrite import follow_up_context
 from rag.progress import stage
 from rag.schema import Answer, Passage
+from rag.studies.catalogue import index_studies
 from rag.studies.router import study_answer
 from rag.answer.validation import check_history, check_question
 
@@ -76,6 +77,10 @@ class Pipeline:
             embedder.encode(["预热 warm-up"], is_query=True)  # the first real question should not pay for this
             segment.warm_up()  # nor for jieba's dictionary, which a loaded index does not need until then
         index = ensure_index(settings, embedder, progress)
+        with stage("reading the study records"):
+            # Made from every document on first use: at 1M chunks that took minutes, which the
+            # first study question, and every one arriving behind it, would otherwise wait for.
+            index_studies(index)
         return cls(settings, index, embedder, load_answer_models(), answerer_for(settings))
 
     @property

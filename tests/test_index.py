@@ -537,7 +537,7 @@ def test_a_memo_is_made_once_when_the_first_questions_arrive_together():
     from rag.indexing.index import Index
 
     index = Index.__new__(Index)
-    index.memo, index._memo_lock = {}, threading.RLock()
+    index.memo, index._memo_locks = {}, {}
     calls = []
 
     def slow() -> list:
@@ -552,3 +552,25 @@ def test_a_memo_is_made_once_when_the_first_questions_arrive_together():
     for t in threads:
         t.join()
     assert len(calls) == 1 and all(r is results[0] for r in results)
+
+
+def test_a_slow_memo_holds_up_only_its_own_users():
+    """While one fact is being made, another is made and read without waiting for it."""
+    import threading
+
+    from rag.indexing.index import Index
+
+    index = Index.__new__(Index)
+    index.memo, index._memo_locks = {}, {}
+    other_done = threading.Event()
+
+    def slow() -> str:
+        assert other_done.wait(5), "the other fact waited for this one"
+        return "slow"
+
+    worker = threading.Thread(target=lambda: index.memoised("slow", slow))
+    worker.start()
+    assert index.memoised("other", lambda: "fast") == "fast"
+    other_done.set()
+    worker.join()
+    assert index.memo == {"slow": "slow", "other": "fast"}

@@ -38,6 +38,7 @@ from rag.errors import IndexStoreError
 from rag.progress import tracked
 
 T = TypeVar("T")
+_LOCKS_LOCK = threading.Lock()
 
 FORMAT_VERSION = 2  # 2: segments (rag.indexing.segments), BM25 as postings
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
@@ -73,7 +74,7 @@ class Index:
     path: Path | None = None
     # Facts derived from the build on first use (term sets, section statistics); never saved.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
-    _memo_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
+    _memo_locks: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of_view(cls, manifest: dict, view: dict, path: Path | None = None) -> "Index":
@@ -87,7 +88,10 @@ class Index:
             return self.memo[key]
         except KeyError:
             pass
-        with self._memo_lock:
+        # One lock per fact: a slow one (the study records of a large corpus) holds up only its own users.
+        with _LOCKS_LOCK:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self.memo:
                 self.memo[key] = compute()
             return self.memo[key]
