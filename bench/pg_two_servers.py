@@ -148,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             out["peak_rss_both_mb"] = round(guard.peak_mb, 1)
             out["killed_for_memory"] = guard.killed
             print(json.dumps(out), flush=True)
-            for proc in guard.procs:
+            for proc in guard.procs:  # a server still busy with timed-out requests is killed
                 proc.terminate()
-                proc.wait(timeout=60)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
     finally:
         guard.stop()
         for proc in guard.procs:
