@@ -172,14 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 def describe(r: dict) -> str:
     """The paragraph for docs/benchmarks.md."""
     lt, names = r["loadtest"], "ab"[:r.get("servers", 2)]
-    servers = "two `rag serve` processes" if len(names) == 2 else "one `rag serve` process"
+    servers = "two `rag serve` processes, each" if len(names) == 2 else "one `rag serve` process"
     ready = " and ".join(f"{r['server_' + n]['ready_s']} s" for n in names)
     resident = " and ".join(f"{r['server_' + n]['rss_mb']:,}" for n in names)
     after = (f"**killed by the benchmark's memory guard** when the servers together passed {r['peak_rss_both_mb']:,} MiB "
              f"during the first questions" if r.get("killed_for_memory") else
              f"resident at most {r['peak_rss_both_mb']:,} MiB together during the run")
     return (f"{'Two servers' if len(names) == 2 else 'One server'} on one database under {r['clients']} clients at "
-            f"{r['chunks']:,} chunks (`python -m bench.pg_two_servers --servers {len(names)}`): {servers}, each with "
+            f"{r['chunks']:,} chunks (`python -m bench.pg_two_servers --servers {len(names)}`): {servers} with "
             f"the whole view and the real model (questions embedded for real; the stored vectors are the synthetic "
             f"ones, so the answers mean nothing and only the costs do), on the same 2-core machine: ready after "
             f"{ready}, resident {resident} MiB when ready, {after}. `tools/loadtest.py` ran for {lt['duration_s']} s: "

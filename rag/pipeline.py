@@ -12,7 +12,7 @@ from rag.ingest import segment
 from rag.answer.answer_models import AnswerModels, load_answer_models
 from rag.answer.answering import Answerer, Evidence, no_answer, no_documents, quote
 from rag.config import RetrievalParams, SelectionParams, Settings
-from rag.ingest.corpus import corpus_hashes, holds_files
+from rag.ingest.corpus import corpus_hashes, folder_hashes
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.answer.extractive import Selection, select
 from rag.answer.extractive_answer import ExtractiveAnswerer
@@ -52,8 +52,7 @@ def check_corpus_folder(settings: Settings) -> None:
     """Raise CorpusError for a missing, empty or bad corpus folder. A server on a shared store
     needs no folder of its own (the documents are in the database), so there only a folder
     that holds files is checked."""
-    if not settings.store or holds_files(settings.corpus_dir):
-        corpus_hashes(settings.corpus_dir)
+    folder_hashes(settings.corpus_dir) if settings.store else corpus_hashes(settings.corpus_dir)
 
 
 @dataclass

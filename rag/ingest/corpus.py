@@ -205,6 +205,12 @@ def holds_files(corpus_dir: Path) -> bool:
     return corpus_dir.is_dir() and any(not p.name.startswith(".") for p in corpus_dir.iterdir())
 
 
+def folder_hashes(corpus_dir: Path) -> dict[str, str]:
+    """``corpus_hashes`` of a folder that holds files; none for a missing or empty one (a server on
+    a shared store needs no folder: the documents are in the database)."""
+    return corpus_hashes(corpus_dir) if holds_files(corpus_dir) else {}
+
+
 def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     """SHA-256 of every document's text, by document id, without splitting anything."""
     return {

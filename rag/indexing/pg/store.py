@@ -29,7 +29,7 @@ from rag.indexing.index import Index, build, fingerprint, new_segment, stale_rea
 from rag.indexing.pg import records, rows, schema
 from rag.indexing.pg.connection import check_url, connect, is_postgres, translated
 from rag.ingest import metadata
-from rag.ingest.corpus import Document, corpus_hashes, holds_files, load_corpus, load_document, read_text
+from rag.ingest.corpus import Document, folder_hashes, holds_files, load_corpus, load_document, read_text
 from rag.progress import stage
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def url_of(settings: Settings) -> str:
 def rebuild_reasons(settings: Settings) -> list[str]:
     """Why ``rag index`` has work to do: no build yet, a build made differently, or corpus-folder
     documents the database lacks or holds in another version (documents only in the database stay)."""
-    folder = _folder_hashes(settings)  # a bad corpus fails before the database is asked
+    folder = folder_hashes(settings.corpus_dir)  # a bad corpus fails before the database is asked
     with connect(url_of(settings)) as conn:
         schema.ensure_meta(conn)
         meta, stored = _meta(conn), _hashes(conn)
@@ -62,12 +62,6 @@ def rebuild_reasons(settings: Settings) -> list[str]:
         elif stored[doc_id] != sha:
             reasons.append(f"document changed: {doc_id}")
     return reasons
-
-
-def _folder_hashes(settings: Settings) -> dict[str, str]:
-    """The corpus folder's documents' hashes; none when the server has no folder or an empty one
-    (on a shared store the documents are in the database)."""
-    return corpus_hashes(settings.corpus_dir) if holds_files(settings.corpus_dir) else {}
 
 
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = True) -> Index:
@@ -98,7 +92,7 @@ def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, force
                 return full_build(settings, embedder, progress)
             adopt_folder_records(settings, conn)
             index = load(url)
-            folder = _folder_hashes(settings)
+            folder = folder_hashes(settings.corpus_dir)
             changed = [d for d, sha in folder.items() if d not in index.documents or index.documents[d].sha256 != sha]
             return update(settings, embedder, index, changed) if changed else index
 
