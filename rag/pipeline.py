@@ -16,6 +16,7 @@ from rag.ingest.corpus import corpus_hashes, folder_hashes
 from rag.indexing.embedder import Embedder, load_embedder
 from rag.answer.extractive import Selection, select
 from rag.answer.extractive_answer import ExtractiveAnswerer
+from rag.indexing.corpus_text import corpus_text
 from rag.indexing.index import Index
 from rag.indexing.lifecycle import ensure_index
 from rag.indexing.query_batcher import QueryBatcher
@@ -80,6 +81,8 @@ class Pipeline:
             # Made from every document on first use: at 1M chunks that took minutes, which the
             # first study question, and every one arriving behind it, would otherwise wait for.
             index_studies(index)
+        with stage("reading the corpus text"):
+            corpus_text(index)  # every question looks its words up in it
         return cls(settings, index, embedder, load_answer_models(), answerer_for(settings))
 
     @property

@@ -16,9 +16,10 @@ class _Vocabulary:
 
 
 def _index(text: str, vocabulary: list[str]):
-    """Just what the lexical tests read: the documents' text and the BM25 vocabulary."""
+    """Just what the lexical tests read: the documents' text, their order and the BM25 vocabulary."""
     memo: dict = {}
     return SimpleNamespace(documents={"d": SimpleNamespace(text=text)}, memo=memo,
+                           layout=SimpleNamespace(order=["d"], sentence_counts=[1]),
                            memoised=lambda key, compute: memo[key] if key in memo else memo.setdefault(key, compute()),
                            sentence_bm25=_Vocabulary(vocabulary))
 

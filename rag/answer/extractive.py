@@ -16,6 +16,7 @@ import numpy as np
 from rag.answer import sentence_rank
 from rag.answer.answer_types import asked_types, holds_type, missing_types
 from rag.config import SelectionParams
+from rag.indexing.corpus_text import corpus_text
 from rag.indexing.index import Index
 from rag.ingest.corpus import BODY
 from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
@@ -157,16 +158,18 @@ def _one_per_entity(index: Index, question: str, retrieval: Retrieval, picks: di
     names = [n for n in names if not n.isdigit()] or names  # years count only when no study is named
     if len(names) < 2:
         return []
-    texts = [index.sentence_text(i).lower() for i in range(len(index.sentences))]
-    closeness = index.sentence_vectors @ retrieval.query_vector
+    found = corpus_text(index)
+    query = retrieval.query_vector
     extra: list[int] = []
     for name in names:
         others = [o.lower() for o in names if o != name]
-        own = [i for i, t in enumerate(texts) if name.lower() in t and not any(o in t for o in others)
-               and index.sentences[i].role == BODY
-               and (retrieval.documents is None or index.sentences[i].doc_id in retrieval.documents)]
+        own = [i for i in found.sentences_holding(index, name.lower())
+               if index.sentences[i].role == BODY
+               and (retrieval.documents is None or index.sentences[i].doc_id in retrieval.documents)
+               and not any(o in index.sentence_text(i).lower() for o in others)]
         if own:
-            best = max(own, key=lambda i: closeness[i])
+            closeness = index.sentence_vectors[own] @ query
+            best = own[int(np.argmax(closeness))]
             if best not in picks and best not in extra:
                 extra.append(best)
     return extra
@@ -297,9 +300,9 @@ def unknown_terms(index: Index, question: str) -> list[str]:
     vocab = index.sentence_bm25.document_frequencies()
     anchors = dict.fromkeys(specific_terms(question) + named_entities(question))
     stop = stopwords()
-    text = _lowered_text(index)
+    text = corpus_text(index)
     return [w for w in anchors
-            if w.lower() not in stop and w.lower() not in vocab and w.lower() not in text
+            if w.lower() not in stop and w.lower() not in vocab and not text.holds(w.lower())
             and not _rendering_in_text(index, chinese_renderings(w))]
 
 
@@ -324,8 +327,8 @@ def known_share(index: Index, question: str) -> float:
 
 def _rendering_in_text(index: Index, renderings) -> bool:
     """Whether the documents' text holds one of an English word's Chinese renderings."""
-    text = _lowered_text(index)
-    return any(rendering in text for rendering in renderings)
+    text = corpus_text(index)
+    return any(text.holds(rendering) for rendering in renderings)
 
 
 def _in_text(index: Index, term: str) -> bool:
@@ -335,15 +338,10 @@ def _in_text(index: Index, term: str) -> bool:
     are left to the vocabulary: "us" is inside many words."""
     if not _HAN.fullmatch(term) or len(term) < 2:
         return False
-    text = _lowered_text(index)
-    if term in text:
+    text = corpus_text(index)
+    if text.holds(term):
         return True
-    return len(term) >= 3 and not in_dictionary(term) and (term[:-1] in text or term[1:] in text)
-
-
-def _lowered_text(index: Index) -> str:
-    """Every document's text, lower-cased and joined (memoised on the index)."""
-    return index.memoised("lowered_text", lambda: "\n".join(d.text.lower() for d in index.documents.values()))
+    return len(term) >= 3 and not in_dictionary(term) and (text.holds(term[:-1]) or text.holds(term[1:]))
 
 
 def _names_found(question: str, texts: list[str]) -> float:

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.answer.answer_types import asked_types
 from rag.answer.language import is_english, named_entities
@@ -133,7 +134,8 @@ def named_studies(question: str, studies: list[Study]) -> list[Study]:
     plain = _plain(question)
     hits: list[tuple[int, Study]] = []
     for study in studies:
-        if not study.author:
+        # A plain substring test first: a large corpus has tens of thousands of studies, few named.
+        if not study.author or _plain(study.author) not in plain:
             continue
         m = re.search(r"(?<![a-z])" + re.escape(_plain(study.author)) + r"(?![a-z])", plain)
         if m:
@@ -173,6 +175,7 @@ def conversation_subject(history: Sequence[dict], studies: list[Study]) -> Study
     return None
 
 
+@lru_cache(maxsize=1 << 16)  # authors repeat across questions
 def _plain(text: str) -> str:
     """Lower case without accents: ``"Macêdo"`` -> ``"macedo"``."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
