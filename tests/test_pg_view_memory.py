@@ -5,6 +5,9 @@ row, measured on a small synthetic store by ``bench.view_memory``; no timing). H
 
 from __future__ import annotations
 
+import mmap
+from pathlib import Path
+
 import numpy as np
 
 from bench import synth
@@ -54,3 +57,35 @@ def test_pg_view_memory_per_row_is_bounded(tmp_path, pg_url):
     postings = [p for s in view.layout.segments for p in (s.chunk_postings, s.sentence_postings)]
     n_postings = sum(len(p.rows) for p in postings)
     assert size["BM25 postings"] < 10 * n_postings + 16 * (n_sentences + n_chunks) + 65_536
+
+
+def test_pg_view_keeps_large_sentence_vectors_in_a_file(tmp_path, pg_url, monkeypatch):
+    from rag.indexing import spill
+
+    in_memory, built = _view(tmp_path, pg_url)
+    monkeypatch.setattr(spill, "MIN_BYTES", 0)  # every block counts as large
+    on_disk = store.load(pg_url, tmp_path / "views")
+    block = on_disk.layout.segments[0].sentence_vectors
+    assert isinstance(block, np.memmap) and not isinstance(in_memory.layout.segments[0].sentence_vectors, np.memmap)
+    assert list((tmp_path / "views").iterdir()) == []  # no name: nothing is left behind
+    # Its pages are given back once written, and reading a few rows brings only theirs back.
+    assert _resident_bytes(block) == 0
+    few = np.array([0, len(built.sentences) // 2])
+    assert np.array_equal(on_disk.sentence_vectors[few], in_memory.sentence_vectors[few])
+    assert 0 < _resident_bytes(block) <= 2 * 16 * mmap.PAGESIZE  # (a fault maps up to 16 pages around it)
+    rows = np.arange(len(built.sentences))
+    assert np.array_equal(on_disk.sentence_vectors[rows], in_memory.sentence_vectors[rows])
+
+
+def _resident_bytes(array: np.ndarray) -> int:
+    """How much of the mapping holding ``array`` is in this process's memory (/proc/self/smaps)."""
+    address = array.ctypes.data
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            start, end = (int(x, 16) for x in head.split("-"))
+            inside = start <= address < end
+        elif inside and head == "Rss:":
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no mapping holds the array")

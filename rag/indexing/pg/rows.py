@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from array import array
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -14,7 +15,7 @@ from psycopg.adapt import Loader
 from psycopg.pq import Format
 
 from rag.errors import IndexStoreError
-from rag.indexing import lexical, segments, vectors
+from rag.indexing import lexical, segments, spill, vectors
 from rag.indexing.index import Index
 from rag.ingest.chunks import ChunkTable
 from rag.ingest.corpus import Document, SentenceTable
@@ -69,9 +70,10 @@ def delete(conn: psycopg.Connection, doc_ids: Iterable[str]) -> None:
     conn.execute("DELETE FROM rag_documents WHERE doc_id = ANY(%s)", (list(doc_ids),))
 
 
-def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments.Segment | None:
+def read(conn: psycopg.Connection, doc_ids: list[str] | None = None, spill_dir: Path | None = None) -> segments.Segment | None:
     """The documents ``doc_ids`` (all when None) that are in the tables, as one segment in path
-    order; None when there are none. Call inside a transaction.
+    order; None when there are none. Call inside a transaction. ``spill_dir``: where large sentence
+    vectors are kept in a file instead of memory (``rag.indexing.spill``).
 
     Rows are streamed by a server-side cursor, in batches, into preallocated columns: sentences
     and chunks as numpy columns (``SentenceTable``, ``ChunkTable``), not one Python object per
@@ -90,7 +92,7 @@ def read(conn: psycopg.Connection, doc_ids: list[str] | None = None) -> segments
     n_rows, n_cited = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE citable) FROM rag_sentences{where}",
                                    params).fetchone()
     sentences = _Rows(conn, f"SELECT {_SENTENCE_COLUMNS} FROM rag_sentences{where} {by_path}", params, order,
-                      n_rows, n_cited, dim, _SENTENCE_VECTORS)
+                      n_rows, n_cited, dim, _SENTENCE_VECTORS, spill_dir=spill_dir)
     for doc_id, _, start, end, section, citable, role, terms, vec in sentences:
         sentences.add_row(doc_id, start, end, section, citable, _ROLE[role])
         if citable:
@@ -149,10 +151,11 @@ class _Rows:
     BATCH = 5000
 
     def __init__(self, conn: psycopg.Connection, sql: str, params: tuple, order: list[str], n_rows: int,
-                 n_vectors: int, dim: int, dtype, sections: dict[str, int] | None = None):
+                 n_vectors: int, dim: int, dtype, sections: dict[str, int] | None = None,
+                 spill_dir: Path | None = None):
         self.conn, self.sql, self.params, self.order = conn, sql, params, order
         self.rank = {d: i for i, d in enumerate(order)}
-        self._vectors = np.empty((n_vectors, dim), dtype=dtype)
+        self._vectors = spill.empty((n_vectors, dim), dtype, spill_dir)
         self._filled = 0
         self._vocab: dict[str, int] = {}
         self._ids = array("i")
@@ -176,6 +179,7 @@ class _Rows:
                         raise IndexStoreError(f"rows of {row[0]!r} came back out of path order")
                     last = rank[row[0]]
                     yield row
+                spill.settle(self._vectors)  # written rows leave memory as they go, not all at the end
         finally:
             cur.close()
 

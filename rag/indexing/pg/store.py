@@ -17,6 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -46,6 +47,11 @@ def url_of(settings: Settings) -> str:
         raise ConfigError("RAG_STORE must be a valid postgresql:// connection string "
                           f"(got one starting {settings.store[:13]!r})")  # never echo a password
     return check_url(settings.store)
+
+
+def spill_of(settings: Settings) -> Path:
+    """Where a view keeps its large sentence vectors: a folder on disk in the cache."""
+    return settings.cache_dir / "views"
 
 
 def rebuild_reasons(settings: Settings) -> list[str]:
@@ -78,7 +84,7 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
                 return full_build(settings, embedder or load_embedder(settings), progress)
             adopt_folder_records(settings, conn)
     with stage("loading the index from Postgres"):
-        return load(url)
+        return load(url, spill_of(settings))
 
 
 def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, force: bool = False) -> Index:
@@ -91,7 +97,7 @@ def rebuild(settings: Settings, embedder: Embedder, progress: bool = True, force
             if force or _build_reasons(_meta(conn), settings):
                 return full_build(settings, embedder, progress)
             adopt_folder_records(settings, conn)
-            index = load(url)
+            index = load(url, spill_of(settings))
             folder = folder_hashes(settings.corpus_dir)
             changed = [d for d, sha in folder.items() if d not in index.documents or index.documents[d].sha256 != sha]
             return update(settings, embedder, index, changed) if changed else index
@@ -223,14 +229,15 @@ def change(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[s
     return refreshed
 
 
-def load(url: str) -> Index:
-    """Every document in the database as a fresh view, read in one snapshot."""
+def load(url: str, spill_dir: Path | None = None) -> Index:
+    """Every document in the database as a fresh view, read in one snapshot (large sentence
+    vectors kept in a file in ``spill_dir``, see ``rows.read``)."""
     with connect(url) as conn:
         schema.ensure_meta(conn)
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             meta, generation = _meta(conn), _generation(conn)
-            seg = rows.read(conn) if meta is not None else None
+            seg = rows.read(conn, spill_dir=spill_dir) if meta is not None else None
             recs = records.read(conn)
     return _whole_view(meta, seg, generation, recs)
 
@@ -252,7 +259,7 @@ def refresh(settings: Settings, index: Index, conn: psycopg.Connection | None = 
         described = sorted({d for d, _ in logged})  # and those whose record must
         # Rebuilt, a new database, or entries this view needs pruned: read it all.
         whole = generation < last or ALL in changed or last < _pruned_through(conn)
-        seg = rows.read(conn, None if whole else changed) if whole or changed else None
+        seg = rows.read(conn, None if whole else changed, spill_of(settings)) if whole or changed else None
         recs = records.read(conn, None if whole else described)
         meta = _meta(conn)
     if whole:
