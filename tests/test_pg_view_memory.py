@@ -89,3 +89,11 @@ def _resident_bytes(array: np.ndarray) -> int:
         elif inside and head == "Rss:":
             return int(line.split()[1]) * 1024
     raise AssertionError("no mapping holds the array")
+
+
+def test_pg_view_corpus_text_answers_as_reading_everything(tmp_path, pg_url):
+    from tests.test_corpus_text import _check
+
+    view, _ = _view(tmp_path, pg_url)
+    assert isinstance(view.layout.segments[0].sentences, SentenceTable)  # the columns path
+    _check(view)

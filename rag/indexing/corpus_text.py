@@ -11,10 +11,11 @@ sentence by that document's rows, not by reading every sentence.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
 
 import numpy as np
+
+from rag.ingest.corpus import SentenceTable
 
 _UNICODE = 0x110000
 _PAIR_BITS = 27  # 2**27 slots: a few per cent false positives for a few million distinct pairs
@@ -36,6 +37,7 @@ class CorpusText:
         ends = np.cumsum(np.asarray(layout.sentence_counts, dtype=np.int64))
         self.first_rows = ends - np.asarray(layout.sentence_counts, dtype=np.int64)  # each document's first sentence
         self._chars, self._pairs = _bitmaps(self.text)
+        self._spans: tuple[np.ndarray, np.ndarray] | None = None
 
     def holds(self, s: str) -> bool:
         """Whether the lower-cased corpus text holds ``s`` (give it lower-cased)."""
@@ -59,20 +61,22 @@ class CorpusText:
 
     def sentences_holding(self, index, s: str) -> list[int]:
         """Ids of the sentences whose text holds ``s`` (lower-cased), in id order."""
-        by_doc: dict[int, list[int]] = {}
-        for at in self.occurrences(s):
-            k = int(np.searchsorted(self.doc_starts, at, side="right")) - 1
-            by_doc.setdefault(k, []).append(at - int(self.doc_starts[k]))
-        found: set[int] = set()
-        for k, offsets in by_doc.items():
-            first = int(self.first_rows[k])
-            rows = index.sentences[first:first + int(index.layout.sentence_counts[k])]
-            starts = [r.start for r in rows]
-            for off in offsets:
-                j = bisect_right(starts, off) - 1
-                if j >= 0 and off + len(s) <= rows[j].end:
-                    found.add(first + j)
-        return sorted(found)
+        at = np.fromiter(self.occurrences(s), dtype=np.int64)
+        if not len(at):
+            return []
+        starts, ends = self._sentence_spans(index)
+        row = np.searchsorted(starts, at, side="right") - 1
+        inside = (row >= 0) & (at + len(s) <= ends[np.maximum(row, 0)])
+        return np.unique(row[inside]).tolist()
+
+    def _sentence_spans(self, index) -> tuple[np.ndarray, np.ndarray]:
+        """Each sentence row's start and end in the joined text (increasing: the rows are in the
+        view's document order, each document's in text order), made on first use."""
+        if self._spans is None:
+            starts, ends = _sentence_columns(index.sentences)
+            base = np.repeat(self.doc_starts, np.asarray(index.layout.sentence_counts, dtype=np.int64))
+            self._spans = (starts + base, ends + base)
+        return self._spans
 
 
 def same_length_lower(text: str) -> str:
@@ -82,6 +86,20 @@ def same_length_lower(text: str) -> str:
     if len(lowered) == len(text):
         return lowered
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _sentence_columns(rows) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every sentence row (``SentenceRows``), read as columns where a run keeps them."""
+    starts, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for src, a, b in rows.runs:
+        if isinstance(src, SentenceTable):
+            starts.append(src.start[a:b].astype(np.int64))
+            ends.append(src.end[a:b].astype(np.int64))
+        else:
+            part = [src[j] for j in range(a, b)]
+            starts.append(np.fromiter((r.start for r in part), np.int64, len(part)))
+            ends.append(np.fromiter((r.end for r in part), np.int64, len(part)))
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 def _bitmaps(text: str) -> tuple[np.ndarray, np.ndarray]:

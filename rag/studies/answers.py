@@ -7,6 +7,7 @@ A field the document does not give is said to be missing ("文档未给出"), ne
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from rag.answer.language import is_english
 from rag.ingest.corpus import Document
@@ -25,12 +26,13 @@ class _Cites:
     """The citations of one answer, numbered in order of first use. A quoted value is cited by the
     sentence it stands in (the context a reader checks it against); one citation per sentence."""
 
-    def __init__(self, documents: dict[str, Document]):
+    def __init__(self, documents: Mapping[str, Document]):
         self.documents, self.list, self.by_span = documents, [], {}
+        self._read: dict[str, Document] = {}  # a large index makes a document's sentences on each lookup
 
     def mark(self, doc_id: str, start: int, end: int) -> int:
         """The marker of the sentence holding ``start..end`` (of the span itself if none does)."""
-        doc = self.documents[doc_id]
+        doc = self._read.get(doc_id) or self._read.setdefault(doc_id, self.documents[doc_id])
         holder = next((s for s in doc.sentences if s.start <= start < s.end), None)
         if holder is not None and end <= holder.end:
             start, end = holder.start, holder.end
