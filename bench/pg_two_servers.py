@@ -101,12 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     parser.add_argument("--max-rss-gb", type=float, default=21.0, help="kill both servers past this, together")
+    parser.add_argument("--together", action="store_true",
+                        help="start the servers at the same time (half the wall time; their loads' peaks add up)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ns = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from rag.indexing.pg import store
     from tests.pg import new_database, remove_server, start_server as start_postgres
-    from tests.servers import wait_until_ready
 
     postgres = start_postgres()
     guard = MemoryGuard(ns.max_rss_gb)
@@ -121,21 +122,17 @@ def main(argv: list[str] | None = None) -> int:
             out |= pg_scale.counts(url)
             relabel_as_default_model(url)
             print(json.dumps(out), flush=True)
-            bases = []
+            started = {}
             for name in "ab"[:ns.servers]:
-                t = time.perf_counter()
-                proc, base = start_server(url, tmp, name, tmp / f"server-{name}.log")
-                guard.procs.append(proc)
-                try:
-                    health = wait_until_ready(base, proc, timeout_s=2400)
-                except RuntimeError:
-                    health = []
-                if guard.killed or not health or health[-1]["status"] != "ok":
-                    log = (tmp / f"server-{name}.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"server {name} did not become ready (killed: {guard.killed}):\n{log}")
-                out[f"server_{name}"] = {"ready_s": round(time.perf_counter() - t, 1), "rss_mb": rss_mb(proc)}
-                bases.append(base)
-                print(json.dumps(out), flush=True)
+                started[name] = (time.perf_counter(), *start_server(url, tmp, name, tmp / f"server-{name}.log"))
+                guard.procs.append(started[name][1])
+                if not ns.together:
+                    _wait_ready(name, *started[name], tmp, guard, out)
+            if ns.together:
+                for name in started:
+                    _wait_ready(name, *started[name], tmp, guard, out)
+            bases = [base for _, _, base in started.values()]
+            out["started_together"] = ns.together
             out["load_average_before_load"] = os.getloadavg()[0]
             args = [sys.executable, str(ROOT / "tools" / "loadtest.py"), "--clients", str(ns.clients),
                     "--duration", str(ns.duration)] + [a for b in bases for a in ("--url", b)]
@@ -146,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, proc in zip("ab", guard.procs):
                 out[f"server_{name}"]["rss_after_mb"] = rss_mb(proc)
             out["peak_rss_both_mb"] = round(guard.peak_mb, 1)
+            # The machine's own count (without the page cache, which holds the servers' vector files).
+            out["machine_used_after_mb"] = round(psutil.virtual_memory().used / 2**20, 1)
             out["killed_for_memory"] = guard.killed
             print(json.dumps(out), flush=True)
             for proc in guard.procs:  # a server still busy with timed-out requests is killed
@@ -169,6 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _wait_ready(name: str, t: float, proc: subprocess.Popen, base: str, tmp: Path, guard: MemoryGuard, out: dict) -> None:
+    """Wait for server ``name`` (started at ``t``) to be ready and record when and at what memory."""
+    from tests.servers import wait_until_ready
+
+    try:
+        health = wait_until_ready(base, proc, timeout_s=2400)
+    except RuntimeError:
+        health = []
+    if guard.killed or not health or health[-1]["status"] != "ok":
+        log = (tmp / f"server-{name}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"server {name} did not become ready (killed: {guard.killed}):\n{log}")
+    out[f"server_{name}"] = {"ready_s": round(time.perf_counter() - t, 1), "rss_mb": rss_mb(proc)}
+    print(json.dumps(out), flush=True)
+
+
 def describe(r: dict) -> str:
     """The paragraph for docs/benchmarks.md."""
     lt, names = r["loadtest"], "ab"[:r.get("servers", 2)]
@@ -181,8 +195,8 @@ def describe(r: dict) -> str:
     return (f"{'Two servers' if len(names) == 2 else 'One server'} on one database under {r['clients']} clients at "
             f"{r['chunks']:,} chunks (`python -m bench.pg_two_servers --servers {len(names)}`): {servers} with "
             f"the whole view and the real model (questions embedded for real; the stored vectors are the synthetic "
-            f"ones, so the answers mean nothing and only the costs do), on the same 2-core machine: ready after "
-            f"{ready}, resident {resident} MiB when ready, {after}. `tools/loadtest.py` ran for {lt['duration_s']} s: "
+            f"ones, so the answers mean nothing and only the costs do), on the same 2-core machine"
+            f"{', started together' if r.get('started_together') else ''}: ready after {ready}, resident {resident} MiB when ready, {after}. `tools/loadtest.py` ran for {lt['duration_s']} s: "
             f"{lt['throughput_rps']} requests/s, p50 {lt['p50_ms']:,} ms, p95 {lt['p95_ms']:,} ms, p99 "
             f"{lt['p99_ms']:,} ms, {lt['errors']} errors in {lt['requests']:,} requests (every citation checked against "
             f"its document's text). Load average before the run {r['load_average_before_load']:.1f}.")
