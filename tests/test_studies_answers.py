@@ -157,3 +157,17 @@ def test_a_count_asked_of_one_named_study_comes_from_its_record(review, studies)
 ])
 def test_answer_other_questions_left_alone(question, history, studies):
     assert parse(question, history, studies) is None
+
+
+def test_catalogue_re_derives_only_changed_documents_and_drops_removed_ones(review, monkeypatch):
+    calls = []
+    real = catalogue.extract
+    monkeypatch.setattr(catalogue, "extract", lambda doc: calls.append(doc.doc_id) or real(doc))
+    monkeypatch.setattr(catalogue, "_BY_DOCUMENT", {})
+    docs = [load_document(f"d{k}.txt", review.text, RULES) for k in range(3)]
+    catalogue.studies_of(docs)
+    assert calls == ["d0.txt", "d1.txt", "d2.txt"]
+    changed = load_document("d1.txt", review.text + "\n补充说明。\n", RULES)
+    catalogue.studies_of([docs[0], changed])  # d1 changed, d2 removed
+    assert calls[3:] == ["d1.txt"]
+    assert {key[1] for key in catalogue._BY_DOCUMENT} == {"d0.txt", "d1.txt"}

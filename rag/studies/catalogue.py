@@ -28,30 +28,37 @@ DESIGNS = {
 }
 
 
-# Records per (document id, text hash), shared by every index of this process; bounded so a
-# corpus that keeps changing cannot grow it without end.
+# Records per (document id, text hash) of the documents last read, shared by every index of this
+# process: the next index re-derives only what changed, and what left the corpus is dropped.
 _BY_DOCUMENT: dict = {}
-_BY_DOCUMENT_MAX = 20_000
 
 
 def studies_of(documents: Iterable[Document], memo: dict | None = None) -> list[Study]:
     """Every study record of the documents, in document order, ids unique over all of them."""
-    if memo is None:
-        memo = _BY_DOCUMENT
-        if len(memo) > _BY_DOCUMENT_MAX:
-            memo.clear()
+    global _BY_DOCUMENT
+    shared = memo is None
+    known = _BY_DOCUMENT if shared else memo
+    # Only the records of these documents are kept, however many there are (a bound on the count
+    # instead cleared everything past 20,000 documents: at 48,800 every change re-read them all).
+    kept: dict = {}
     out, used = [], set()
     for doc in documents:
         key = ("studies", doc.doc_id, doc.sha256)
-        if key not in memo:
-            memo[key] = extract(doc)
-        for study in memo[key]:
+        records = known.get(key)
+        if records is None:
+            records = extract(doc)
+        kept[key] = records
+        for study in records:
             study_id, n = study.id, 1
             while study_id in used:
                 n += 1
                 study_id = f"{study.id}-{n}"
             used.add(study_id)
             out.append(study if study_id == study.id else study.model_copy(update={"id": study_id}))
+    if shared:
+        _BY_DOCUMENT = kept
+    else:
+        memo.update(kept)
     return out
 
 
