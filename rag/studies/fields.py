@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 Spans = Sequence[tuple[int, int]]
 Span = tuple[int, int]
@@ -70,7 +71,8 @@ EFFICACY = re.compile(r"有效|疗效|改善|提高|结局|获益|恢复|评分|
 LIMITATION = re.compile(r"缺乏|缺少|局限|外推性|单中心设计|不足以|样本量(?:较|仅|小)|无法得出|难以[^，,。]{0,6}得出|尚不能|仍需|有待|偏倚|未设对照")
 
 
-def clauses(text: str, start: int, end: int) -> list[Span]:
+@lru_cache(maxsize=1 << 14)  # each field's search cuts the same sentences again: most of reading a record
+def clauses(text: str, start: int, end: int) -> tuple[Span, ...]:
     """The clauses of a sentence, cut at commas, semicolons and colons outside brackets.
 
     ``"结果显示该疗法安全,并在巴氏指数(BI,改良)上改善。"`` -> ``"结果显示该疗法安全"``,
@@ -86,7 +88,7 @@ def clauses(text: str, start: int, end: int) -> list[Span]:
             begin = i + 1
     if end > begin:
         out.append((begin, end))
-    return _joined_lead_ins(text, out)
+    return tuple(_joined_lead_ins(text, out))
 
 
 def _joined_lead_ins(text: str, spans: list[Span]) -> list[Span]:
