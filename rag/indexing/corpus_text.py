@@ -5,8 +5,8 @@ Answering checks whether the documents use a question's words at all (``known_sh
 per question, as a plain ``in`` does at 1M chunks, costs seconds. Here an absent string is
 usually ruled out by a bitmap of the text's characters and hashed character pairs (exact for one
 character, a filter for longer strings); only what passes is looked for in the text itself, so
-every answer is exact. Where a string occurs is mapped to a document by its offset and to a
-sentence by that document's rows, not by reading every sentence.
+every answer is exact. Where a string occurs is mapped to a sentence by the rows' span columns,
+not by reading every sentence.
 """
 
 from __future__ import annotations
@@ -28,14 +28,10 @@ class CorpusText:
     in the view's order, with the bitmaps that rule strings out."""
 
     def __init__(self, index) -> None:
-        layout = index.layout
-        self.doc_ids: list[str] = list(layout.order)
-        parts = [same_length_lower(index.documents[d].text) for d in self.doc_ids]
+        parts = [same_length_lower(index.documents[d].text) for d in index.layout.order]
         self.text = "\n".join(parts)
         lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
         self.doc_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        ends = np.cumsum(np.asarray(layout.sentence_counts, dtype=np.int64))
-        self.first_rows = ends - np.asarray(layout.sentence_counts, dtype=np.int64)  # each document's first sentence
         self._chars, self._pairs = _bitmaps(self.text)
         self._spans: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -11,6 +11,7 @@ memory itself.
 from __future__ import annotations
 
 import mmap
+import os
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def empty(shape: tuple[int, int], dtype, folder: Path | None) -> np.ndarray:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder) as f:  # the mapping keeps the file while it lives
+            # The disk space is taken now: a sparse file's writes through a mapping that find the
+            # disk full kill the process (SIGBUS), where this raises.
+            os.posix_fallocate(f.fileno(), 0, size)
             return np.memmap(f, dtype=dtype, mode="w+", shape=shape)
     except OSError:  # a folder that cannot take it (read-only, full): memory, as without one
         return np.empty(shape, dtype=dtype)
