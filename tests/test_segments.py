@@ -228,6 +228,29 @@ def test_bm25_scores_match_the_score_matrix(tmp_path):
     assert fresh.sentence_bm25.document_frequencies() == matrix.document_frequencies()
 
 
+def test_bm25_of_some_rows_is_those_rows_of_the_whole_scoring(tmp_path, monkeypatch):
+    """``scores_of`` (candidates only) is bit for bit ``scores()[rows]``: one segment, several with
+    tombstones, and one block without a layout."""
+    from rag.indexing import lexical
+    from rag.ingest.corpus import load_document
+
+    monkeypatch.setattr(segments, "MAX_DEAD_SHARE", 1.0)  # keep the tombstones: no compaction
+    settings = _settings(tmp_path / "s", {**DOCS, **MORE})
+    built = index_mod.build(settings, HashEmbedder(), progress=False)
+    rules = index_mod.structure_rules(settings)
+    first, second = sorted(built.documents)[:2]
+    changed = index_mod.change(settings, HashEmbedder(), built, {
+        first: None, second: load_document(second, "替换\nLevy等人纳入了36例患者,随访一年。\n", rules)})
+    assert len(changed.layout.segments) > 1 and changed.layout.dead_rows() > 0
+    rng = np.random.default_rng(0)
+    for index in (built, changed):
+        for bm25 in (index.sentence_bm25, index.chunk_bm25, lexical.SegmentedBm25.from_flat(index.sentence_bm25.terms)):
+            for q in QUESTIONS + ["患者 研究 患者", "没有的词"]:
+                rows = rng.choice(bm25.size, size=min(40, bm25.size), replace=False)
+                assert np.array_equal(bm25.scores_of(q, rows), bm25.scores(q)[rows]), q
+            assert bm25.scores_of(QUESTIONS[0], []).shape == (0,)
+
+
 def test_chunk_rows_read_like_the_list_they_stand_for():
     from rag.ingest.chunks import Chunk
 

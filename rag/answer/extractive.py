@@ -112,7 +112,7 @@ def candidate_features(index: Index, retrieval: Retrieval, question: str):
     if not candidates:
         return candidates, np.zeros(0), np.zeros(0), np.zeros((0, len(sentence_rank.FEATURES)))
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector
-    lexical = index.sentence_bm25.scores(question)[candidates]
+    lexical = index.sentence_bm25.scores_of(question, candidates)
     return candidates, dense, lexical, sentence_rank.features(index, retrieval, question, candidates, dense, lexical)
 
 
