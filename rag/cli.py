@@ -245,6 +245,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from rag.malloc import limit_arenas
     from rag.pipeline import check_corpus_folder
 
     settings = _settings(host=host, port=port)
@@ -253,6 +254,7 @@ def serve(
 
         url_of(settings)
     check_corpus_folder(settings)  # a missing or bad corpus fails here; the slow part runs once listening
+    limit_arenas()  # before the request threads start
     logging.getLogger("api").setLevel(logging.INFO)
     if not logging.getLogger("api").handlers:
         handler = logging.StreamHandler()
