@@ -267,7 +267,7 @@ def render(r: dict) -> str:
         f"{w['delete_write_s']} s; a follower reading the changed document back {w['follower_reads_one_document_s']} s. "
         f"pgvector exact top-50 over {d['chunks']:,} chunks (no index, one connection, no parallel workers): p50 "
         f"{d['exact_top50']['p50']:.0f} ms, p95 {d['exact_top50']['p95']:.0f} ms ({d['exact_top50']['n']} queries).")
-    for key in ("two_servers_first", "one_server", "two_servers"):  # in the order they were run
+    for key in ("two_servers_first", "one_server", "two_servers_spilled", "two_servers", "answer_timings"):  # as run
         if r.get(key):
             lines += ["", r[key]["text"]]
     lines += ["", "Texts, terms and vectors repeat across copies, so the BM25 vocabulary does not grow as a real "
