@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.quality.cmrc import SpanItem, load_items, write_corpus
+from rag.quality.cmrc import DEFAULT_PATH, SpanItem, answering_sentences, load_items, read_squad, write_corpus
 from rag.quality.halves import half_of
 from rag.quality.span_eval import bad_citations, char_f1, exact_match, holds_answer, normalise, summarize
 
@@ -71,3 +71,14 @@ def test_cmrc_items_skip_empty_questions_and_corpus_is_written_exactly(tmp_path)
     text = (folder / item.doc_id).read_text(encoding="utf-8")
     answer, at = item.answers[0]
     assert text[at:at + len(answer)] == answer
+
+
+def test_answering_sentences_are_sentences_of_the_own_paragraph_where_the_answer_starts():
+    texts = {f"{p['id']}.txt": p["context"] for p in read_squad(DEFAULT_PATH)}
+    pairs = list(answering_sentences())
+    assert len(pairs) >= 990  # a few answers start outside every sentence (in a heading or between them)
+    for item, sentence in pairs:
+        text, (answer, at) = texts[item.doc_id], item.answers[0]
+        begins = text.find(sentence)
+        assert begins >= 0 and begins <= at < begins + len(sentence)
+        assert sentence.strip() and "\n" not in sentence.strip()

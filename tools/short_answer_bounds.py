@@ -22,21 +22,15 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from rag.answer import short_answer
-from rag.ingest.splitter import split_spans
-from rag.quality.cmrc import DEFAULT_PATH, load_items, read_squad
+from rag.quality.cmrc import answering_sentences
 from rag.quality.span_eval import char_f1, exact_match
 
 
 def candidate_rows() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
     """Per question: its candidates' features, exact match and F1 of each, and its half."""
-    texts = {f"{p['id']}.txt": p["context"] for p in read_squad(DEFAULT_PATH)}
     rows = []
-    for item in load_items(DEFAULT_PATH):
-        text, (_, start) = texts[item.doc_id], item.answers[0]
-        holder = next(((a, b) for a, b in split_spans(text) if a <= start < b), None)
-        if holder is None:
-            continue
-        sentence, golds = text[holder[0]:holder[1]], [a for a, _ in item.answers]
+    for item, sentence in answering_sentences():
+        golds = [a for a, _ in item.answers]
         spans, gap = short_answer.candidates(item.question, sentence)
         if not spans:
             continue

@@ -9,10 +9,12 @@ tuned on this suite is tuned) and ``held`` (where it is reported without having 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.ingest.splitter import split_spans
 from rag.quality.halves import half_of
 
 DEFAULT_PATH = Path("eval/cmrc2018/cmrc2018_trial.json")
@@ -59,6 +61,18 @@ def load_items(path: Path = DEFAULT_PATH) -> list[SpanItem]:
             answers = tuple((a["text"], int(a["answer_start"])) for a in q["answers"])
             items.append(SpanItem(q["id"], q["question"], doc_name(p["id"]), answers, half_of(p["id"])))
     return items
+
+
+def answering_sentences(path: Path = DEFAULT_PATH) -> Iterator[tuple[SpanItem, str]]:
+    """Every question with the sentence of its paragraph (as the corpus splitter cuts it) where its
+    first gold answer starts: what a reader of one sentence is given when retrieval and the sentence
+    ranker are taken out of the picture. A question whose answer starts outside every sentence is skipped."""
+    texts = {doc_name(p["id"]): p["context"] for p in read_squad(path)}
+    for item in load_items(path):
+        text, (_, start) = texts[item.doc_id], item.answers[0]
+        holder = next(((a, b) for a, b in split_spans(text) if a <= start < b), None)
+        if holder is not None:
+            yield item, text[holder[0]:holder[1]]
 
 
 def write_corpus(path: Path, folder: Path) -> Path:
