@@ -97,3 +97,17 @@ def test_pg_view_corpus_text_answers_as_reading_everything(tmp_path, pg_url):
     view, _ = _view(tmp_path, pg_url)
     assert isinstance(view.layout.segments[0].sentences, SentenceTable)  # the columns path
     _check(view)
+
+
+def test_the_server_that_writes_the_store_keeps_its_vectors_as_loading_servers_do(tmp_path, pg_url, monkeypatch):
+    from rag.indexing import spill
+
+    built = index_mod.build(_settings(tmp_path / "files", dict(synth.documents(12, seed=5))), HashEmbedder(), progress=False)
+    wide = np.array(built.layout.segments[0].sentence_vectors)
+    monkeypatch.setattr(spill, "MIN_BYTES", 0)
+    written = store.write_all(pg_url, built, spill_dir=tmp_path / "views")
+    block = written.layout.segments[0].sentence_vectors
+    assert isinstance(block, np.memmap) and block.dtype == np.float16 and _resident_bytes(block) == 0
+    assert np.array_equal(block, wide.astype(np.float16))
+    rows = np.arange(len(written.sentences))
+    assert np.array_equal(written.sentence_vectors[rows], store.load(pg_url).sentence_vectors[rows])

@@ -20,6 +20,7 @@ from rag.errors import IndexStoreError
 from rag.config import Settings
 from rag.studies.catalogue import documents_of
 from tests.test_incremental_build import DOCS, NEW, QUESTIONS, _same_index
+from tests.test_spill import _file_backed
 
 MORE = {
     "e.txt": "帕金森病\n一项开放标签研究纳入了12例帕金森病患者,术后随访两年,运动评分平均改善了30%。\n",
@@ -295,3 +296,18 @@ def test_a_change_naming_a_collected_build_is_refused_and_the_live_one_stays(tmp
         lifecycle.update(settings, HashEmbedder(), changed, ["e.txt"])
     assert store.current_build(settings.index_dir) == changed.path
     assert not list(settings.index_dir.glob(".tmp-build-*"))  # the refused build's folder is gone
+
+
+def test_a_merge_can_keep_its_sentence_vectors_in_a_file(tmp_path, monkeypatch):
+    from rag.indexing import spill
+
+    settings, index = _live(tmp_path)
+    _write(settings, {"d.txt": NEW, "e.txt": MORE["e.txt"]})
+    index = lifecycle.update(settings, HashEmbedder(), index, ["d.txt", "e.txt"])
+    which = list(range(len(index.layout.segments)))
+    assert len(which) >= 2
+    in_memory = segments.merge(index, which)["layout"].segments[-1].sentence_vectors
+    monkeypatch.setattr(spill, "MIN_BYTES", 0)
+    in_file = segments.merge(index, which, tmp_path / "views")["layout"].segments[-1].sentence_vectors
+    assert _file_backed(in_file) and not _file_backed(in_memory)
+    assert np.array_equal(in_file, in_memory) and list((tmp_path / "views").iterdir()) == []

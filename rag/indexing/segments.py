@@ -32,11 +32,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from rag.indexing import lexical, vectors
+from rag.indexing import lexical, spill, vectors
 from rag.ingest.chunks import Chunk
 from rag.ingest.corpus import Document, Sentence
 from rag.ingest.rows import LazyRows
@@ -573,8 +574,9 @@ def merge_plan(layout: Layout) -> list[int] | None:
     return list(range(first, n))
 
 
-def merged_segment(layout: Layout, which: list[int], dim: int) -> Segment:
-    """One segment holding the live documents of the segments at ``which`` (vectors and terms copied)."""
+def merged_segment(layout: Layout, which: list[int], dim: int, spill_dir: Path | None = None) -> Segment:
+    """One segment holding the live documents of the segments at ``which`` (vectors and terms copied;
+    large sentence vectors into a file in ``spill_dir``, as a view read from Postgres keeps them)."""
     docs = sorted((d for k in which for d in layout.live[k]), key=doc_key)
     documents, sentences, chunks, cvecs, svecs, cterms, sterms = {}, [], [], [], [], [], []
     chunk_blocks = {}
@@ -592,16 +594,17 @@ def merged_segment(layout: Layout, which: list[int], dim: int) -> Segment:
         sterms.append(lexical.TermRows(seg.sentence_terms, s0, s1))
     # A segment read from Postgres keeps float16 sentence vectors: the merged one keeps them so too.
     narrow = any(v.dtype == np.float16 for v in svecs)
-    svec = np.vstack(svecs).astype(np.float16) if narrow else np.vstack(svecs)
+    svec = spill.stacked(svecs, np.float16 if narrow else svecs[0].dtype, spill_dir)
     return Segment(documents, sentences, chunks, vectors.build(np.vstack(cvecs)), svec,
                    lexical.FlatCorpus.joined(cterms), lexical.FlatCorpus.joined(sterms))
 
 
-def merge(index, which: list[int]) -> dict:
-    """The same view with the segments at ``which`` merged into one (placed last)."""
+def merge(index, which: list[int], spill_dir: Path | None = None) -> dict:
+    """The same view with the segments at ``which`` merged into one (placed last); ``spill_dir`` as
+    for ``merged_segment``."""
     layout: Layout = index.layout
     dim = index.sentence_vectors.shape[1]
-    merged = merged_segment(layout, which, dim)
+    merged = merged_segment(layout, which, dim, spill_dir)
     keep = [k for k in range(len(layout.segments)) if k not in which]
     segments = [layout.segments[k] for k in keep] + [merged]
     live = [layout.live[k] for k in keep] + [tuple(merged.documents)]

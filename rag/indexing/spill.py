@@ -37,15 +37,40 @@ def empty(shape: tuple[int, int], dtype, folder: Path | None) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
 
 
-def settle(array: np.ndarray) -> None:
-    """Once a file-backed array is written: write it out and let go of its pages, so that only
-    the rows later read come back into this process's memory (no-op for an in-memory array)."""
+def settle(array: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+    """Once rows ``start:stop`` of a file-backed array are written: write them out and let go of
+    their pages, so that only the rows later read come back into this process's memory (no-op for
+    an in-memory array). Only that range is touched: settling batch by batch costs no more than once."""
     base = array
     while base is not None and not isinstance(base, np.memmap):
         base = base.base
-    if base is None:
-        return
-    base.flush()
     raw = getattr(base, "_mmap", None)
-    if raw is not None and hasattr(raw, "madvise"):
-        raw.madvise(mmap.MADV_DONTNEED)
+    if raw is None:
+        return
+    row_bytes = base.strides[0] if base.ndim else base.itemsize
+    stop = len(base) if stop is None else stop
+    # Whole pages around the rows (a page shared with unwritten rows is written out as it stands
+    # and read back from the file when touched again: a shared file mapping loses nothing).
+    first = (start * row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    last = min(len(raw), stop * row_bytes)
+    if last <= first:
+        return
+    raw.flush(first, last - first)
+    if hasattr(raw, "madvise"):
+        raw.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def stacked(blocks: list[np.ndarray], dtype, folder: Path | None, batch_rows: int = 65536) -> np.ndarray:
+    """``np.vstack(blocks).astype(dtype)``, file-backed in ``folder`` when large (``empty``), written
+    and settled a batch of rows at a time so the copy never holds the whole array in memory."""
+    width = blocks[0].shape[1] if blocks else 0
+    out = empty((sum(len(b) for b in blocks), width), dtype, folder)
+    at = settled = 0
+    for block in blocks:
+        out[at:at + len(block)] = block
+        at += len(block)
+        if at - settled >= batch_rows:
+            settle(out, settled, at)
+            settled = at
+    settle(out, settled, at)
+    return out

@@ -132,12 +132,13 @@ _SENTENCE_VECTORS = np.float16
 _ROLE = {role: k for k, role in enumerate(SentenceTable.ROLES)}
 
 
-def narrowed(index: Index) -> Index:
+def narrowed(index: Index, spill_dir: Path | None = None) -> Index:
     """``index`` (one segment built in memory) with its sentence vectors kept as a view read from
-    the store keeps them (``_SENTENCE_VECTORS``), so the server that wrote the store answers as
-    every server that loads it does."""
+    the store keeps them (``_SENTENCE_VECTORS``, in a file in ``spill_dir`` when large), so the
+    server that wrote the store answers, and uses memory, as every server that loads it does."""
     seg = index.layout.segments[0]
-    seg.sentence_vectors = seg.sentence_vectors.astype(_SENTENCE_VECTORS)  # its own build, not yet shared
+    # Its own build, not yet shared: the float32 array is let go once copied.
+    seg.sentence_vectors = spill.stacked([seg.sentence_vectors], _SENTENCE_VECTORS, spill_dir)
     return dataclasses.replace(index, sentence_vectors=segments.RowVectors(
         [seg.sentence_vectors], index.layout.sentence_rows, seg.sentence_vectors.shape[1]))
 
@@ -170,7 +171,7 @@ class _Rows:
         vector_oid = self.conn.adapters.types["vector"].oid
         cur.adapters.register_loader(vector_oid, _RawVector)
         rank = self.rank
-        last = -1
+        last, settled = -1, 0
         try:
             cur.execute(self.sql, self.params)
             while batch := cur.fetchmany(self.BATCH):  # not row by row: psycopg's per-row fetch cost a third of a load
@@ -179,7 +180,9 @@ class _Rows:
                         raise IndexStoreError(f"rows of {row[0]!r} came back out of path order")
                     last = rank[row[0]]
                     yield row
-                spill.settle(self._vectors)  # written rows leave memory as they go, not all at the end
+                # Written rows leave memory as they go, not all at the end.
+                spill.settle(self._vectors, settled, self._filled)
+                settled = self._filled
         finally:
             cur.close()
 

@@ -156,7 +156,8 @@ def full_build(settings: Settings, embedder: Embedder, progress: bool = True) ->
             raise CorpusError(f"no documents: the database holds none and there are none in {settings.corpus_dir}")
         built = build(settings, embedder, docs=sorted(docs.values(), key=lambda d: segments.doc_key(d.doc_id)),
                       progress=progress)
-    return write_all(url, built, progress, {d.doc_id: folder_upload(settings, d.doc_id) for d in folder})
+    return write_all(url, built, progress, {d.doc_id: folder_upload(settings, d.doc_id) for d in folder},
+                     spill_of(settings))
 
 
 def folder_upload(settings: Settings, doc_id: str) -> records.Upload:
@@ -166,10 +167,12 @@ def folder_upload(settings: Settings, doc_id: str) -> records.Upload:
     return records.Upload(original, metadata.check(metadata.read(settings.corpus_dir, doc_id)) or None)
 
 
-def write_all(url: str, built: Index, progress: bool = False, uploads: dict[str, records.Upload] | None = None) -> Index:
+def write_all(url: str, built: Index, progress: bool = False, uploads: dict[str, records.Upload] | None = None,
+              spill_dir: Path | None = None) -> Index:
     """Replace the tables with a build made in memory (one segment), in one transaction, with the
     records of ``uploads`` (stored records of other documents stay); returns the build marked
-    with the generation it now shows."""
+    with the generation it now shows, its large sentence vectors in a file in ``spill_dir`` as a
+    loading server keeps them."""
     seg = built.layout.segments[0]
     meta = {k: built.manifest[k] for k in _BUILD_KEYS} | {"schema": schema.SCHEMA_VERSION, "dim": built.manifest["dim"],
                                                            "versions": built.manifest["versions"]}
@@ -186,7 +189,7 @@ def write_all(url: str, built: Index, progress: bool = False, uploads: dict[str,
         recs = records.read(conn)
     built.manifest["build_timings_s"]["write_postgres_s"] = round(time.perf_counter() - t, 3)
     built.manifest.update(generation=generation, store="postgres", records=recs)
-    return rows.narrowed(built)
+    return rows.narrowed(built, spill_dir)
 
 
 def update(settings: Settings, embedder: Embedder, index: Index, doc_ids: list[str]) -> Index:
@@ -270,7 +273,7 @@ def refresh(settings: Settings, index: Index, conn: psycopg.Connection | None = 
     view = segments.apply(index, set(changed) & index.documents.keys(), seg)
     plan = segments.merge_plan(view["layout"])
     if plan is not None:
-        view = segments.merge(Index.of_view(index.manifest, view), plan)
+        view = segments.merge(Index.of_view(index.manifest, view), plan, spill_of(settings))
     return Index.of_view(_manifest(meta, view, generation, recs), view)
 
 
