@@ -109,19 +109,25 @@ def fit_ranker(rows: list[tuple[np.ndarray, np.ndarray, str, str]]) -> tuple[sen
     instead was measured and rejected: CMRC's held top-1 fell by 3 points and the review
     gained nothing (the review has a few dozen fit questions, too few to steer the weights).
     """
-    from sklearn.linear_model import LogisticRegression
-
-    train = [(x, y, suite) for x, y, half, suite in rows if half == FIT and y.any() and (~y).any()]
-    scale = np.vstack([x for x, _, _ in train]).std(axis=0) + 1e-9
-    d = np.vstack([((x[y][:, None, :] - x[~y][None, :, :]) / scale).reshape(-1, x.shape[1]) for x, y, _ in train])
-    model = LogisticRegression(C=RANKER_C, fit_intercept=False, max_iter=5000)
-    model.fit(np.vstack([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))])
-    coef = model.coef_[0] / scale
-    coef /= _temperature(coef, [(x, y) for x, y, _ in train])
+    train = [(x, y) for x, y, half, _ in rows if half == FIT and y.any() and (~y).any()]
+    coef = pairwise_weights(train)
+    coef /= _temperature(coef, train)
     ranker = sentence_rank.LinearRanker({name: round(float(c), 6) for name, c in zip(sentence_rank.FEATURES, coef)})
     report = {f"{suite}_{half}": _top1(ranker, [r for r in rows if r[3] == suite], half)
               for suite in sorted({r[3] for r in rows}) for half in (FIT, HELD)}
     return ranker, report
+
+
+def pairwise_weights(train: list[tuple[np.ndarray, np.ndarray]], c: float = RANKER_C) -> np.ndarray:
+    """Linear weights under which each question's answering candidates (``y``) score above its others:
+    logistic regression on the standardised differences of every (answering, other) pair."""
+    from sklearn.linear_model import LogisticRegression
+
+    scale = np.vstack([x for x, _ in train]).std(axis=0) + 1e-9
+    d = np.vstack([((x[y][:, None, :] - x[~y][None, :, :]) / scale).reshape(-1, x.shape[1]) for x, y in train])
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
+    model.fit(np.vstack([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))])
+    return model.coef_[0] / scale
 
 
 def _temperature(weights: np.ndarray, train: list[tuple[np.ndarray, np.ndarray]]) -> float:
