@@ -21,7 +21,7 @@ from rag.config import Settings, get_settings
 from rag.errors import (BadFilter, BadName, CorpusError, DocumentNotFound, DuplicateDocument, GenerationError,
                         IndexStoreError, LastDocument, ModelError, QuestionError, RagError, StudyNotFound,
                         UnreadableDocument, UnsupportedType)
-from rag.feedback import FeedbackError, FeedbackStore
+from rag.feedback import FeedbackError, open_feedback
 from rag.service import Assistant
 
 log = logging.getLogger("api")
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app = FastAPIOffline(title="zh-cited-rag", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
                          description="Cited answers over Chinese documents: every sentence cites an exact span.")
     app.state.readiness = readiness  # set here, not in the lifespan: a given assistant serves without one
-    app.state.feedback = FeedbackStore(readiness.settings.feedback_file)  # needs no index: works while building
+    app.state.feedback = open_feedback(readiness.settings)  # needs no index: works while building
     cors = readiness.settings.cors_origins
     if cors:
         app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "PATCH", "DELETE"],

@@ -212,17 +212,17 @@ def feedback(
         "--to-gold", help="Append the chosen rating as a candidate gold item to this JSONL file, for review.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """List readers' thumbs up/down (RAG_FEEDBACK_FILE), or turn one into a candidate gold item."""
-    from rag.feedback import FeedbackStore, candidate_gold
+    """List readers' thumbs up/down (RAG_FEEDBACK_FILE, or the Postgres store's), or turn one into a candidate gold item."""
+    from rag.feedback import candidate_gold, open_feedback
 
-    store = FeedbackStore(_settings().feedback_file)
+    store = open_feedback(_settings())
     if feedback_id is None:
         if to_gold is not None:
             raise typer.BadParameter("--to-gold needs the id of the rating to draft from")
         records = store.all()
         _show(as_json, records, [f"{r['id']}  {'👍' if r['rating'] == 'up' else '👎'}  {r['at']}  {r['question']}"
                                  + (f"\n    “{r['comment']}”" if r["comment"] else "") for r in records]
-              or [f"no feedback yet in {store.path}"])
+              or [f"no feedback yet in {store.where}"])
         return
     record = store.get(feedback_id)
     if to_gold is None:

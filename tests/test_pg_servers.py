@@ -7,6 +7,7 @@ to an error and requests to 503s, and both recover when it returns."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,12 +59,18 @@ def _start_servers(url: str, tmp_path_factory, names=("a", "b"), with_folder: bo
             corpus = corpus / "absent"
         port = free_port()
         env = os.environ | {"RAG_STORE": url, "RAG_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
-                            "RAG_INDEX_DIR": str(tmp_path_factory.mktemp(f"index-{name}"))}
+                            "RAG_INDEX_DIR": str(tmp_path_factory.mktemp(f"index-{name}")),
+                            "RAG_FEEDBACK_FILE": str(_feedback_file(tmp_path_factory, name))}
         procs.append(subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env,
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")
         corpora.append(corpus)
     return procs, bases, corpora
+
+
+def _feedback_file(tmp_path_factory, name: str):
+    """Where server ``name`` would keep ratings if it kept them itself."""
+    return tmp_path_factory.getbasetemp() / f"feedback-{name}.jsonl"
 
 
 def _stop(procs) -> None:
@@ -229,3 +236,19 @@ def test_pg_server_without_a_corpus_folder_serves_the_database(database, tmp_pat
         assert httpx.post(bases[0] + "/ask", json={"question": QUESTION}, timeout=60).json()["citations"]
     finally:
         _stop(procs)
+
+
+def test_pg_servers_keep_readers_ratings_in_the_database(servers, database, tmp_path_factory):
+    _, url, _ = database
+    (a, b), _ = servers
+    for base, rating, question in ((a, "up", QUESTION), (b, "down", NEW_QUESTION)):
+        answer = httpx.post(base + "/ask", json={"question": question}, timeout=60).json()
+        stored = httpx.post(base + "/feedback", json={"rating": rating, "question": question, "answer": answer["answer"],
+                                                     "answerable": answer["answerable"], "citations": answer["citations"]},
+                            timeout=30)
+        assert stored.status_code == 201, stored.text
+    listed = subprocess.run([sys.executable, "-m", "rag.cli", "feedback", "--json"], capture_output=True, text=True,
+                            cwd=ROOT, env=os.environ | {"RAG_STORE": url})
+    assert listed.returncode == 0, listed.stderr
+    assert [(r["rating"], r["question"]) for r in json.loads(listed.stdout)] == [("up", QUESTION), ("down", NEW_QUESTION)]
+    assert not any(_feedback_file(tmp_path_factory, name).exists() for name in ("a", "b"))

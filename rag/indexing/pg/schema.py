@@ -11,14 +11,16 @@
                    pruned generation kept in rag_meta ('pruned')
     rag_records    each document's original file (bytea) and content type, the bibliographic
                    fields the file gives and those its writer set (jsonb)
+    rag_feedback   readers' ratings of answers (``rag.feedback``), one JSON record each, shared
+                   by every server
 
 Sentences and chunks belong to their document (ON DELETE CASCADE): deleting or replacing a
 document is one DELETE plus inserts, inside the change's transaction. The vector columns have
 no approximate index: servers search their own view (rag.indexing.vectors), and the table is
 read whole on load and per document on change, for which the primary key serves.
 
-rag_records and the change log are not rebuilt with the data tables (a rebuild keeps every
-original and every record). A database made before they existed is upgraded in place by
+rag_records, rag_feedback and the change log are not rebuilt with the data tables (a rebuild keeps
+every original, every record and every rating). A database made before they existed is upgraded in place by
 ``ensure_meta`` (``CREATE … IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``): nothing is dropped.
 """
 
@@ -50,6 +52,8 @@ ALTER TABLE rag_changes ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'row
 CREATE TABLE IF NOT EXISTS rag_records (doc_id text PRIMARY KEY, content_type text, original bytea,
                                         file_fields jsonb NOT NULL DEFAULT '{}',
                                         writer_fields jsonb NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS rag_feedback (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                                         record jsonb NOT NULL);
 """
 
 _DATA = """
@@ -83,7 +87,8 @@ def ensure_meta(conn: psycopg.Connection) -> None:
 def _is_current(conn: psycopg.Connection) -> bool:
     """Whether every table and column ``_META`` makes is there already."""
     return bool(conn.execute(
-        "SELECT to_regclass('rag_meta') IS NOT NULL AND to_regclass('rag_records') IS NOT NULL AND EXISTS "
+        "SELECT to_regclass('rag_meta') IS NOT NULL AND to_regclass('rag_records') IS NOT NULL "
+        "AND to_regclass('rag_feedback') IS NOT NULL AND EXISTS "
         "(SELECT 1 FROM information_schema.columns WHERE table_name = 'rag_changes' AND column_name = 'kind' "
         "AND table_schema = current_schema())").fetchone()[0])
 
