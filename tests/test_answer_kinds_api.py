@@ -1,7 +1,8 @@
 """Each kind of question a new user asks, through the real server: what it answers, what it declines.
 
 Off-topic, chit-chat and English off-topic questions are declined; a deleted document's topic is
-declined once it is gone; reference lists and captions are not quoted; a why question leads with the
+declined once it is gone; reference lists and captions are not quoted unless the question asks for
+the documents' references (and one on a subject they lack is declined); a why question leads with the
 reason and says nothing twice; a follow-up stays on its study; a factoid leads with a short answer.
 """
 
@@ -105,6 +106,21 @@ def test_reference_list_captions_and_titles_are_not_quoted(client, question):
         assert not c["text"].endswith("临床试验") and not c["text"].endswith("I期试验")  # a cited work's title
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer["answer"])}
     assert markers == {c["n"] for c in answer["citations"]}  # no "[1]" of a reference read as a marker
+
+
+@pytest.mark.parametrize("question", ["这篇综述引用了哪些参考文献？", "这篇文章的DOI是什么？", "列出参考文献",
+                                      "What is the DOI of this review?"])
+def test_a_question_for_the_documents_references_is_answered_by_them(client, question):
+    answer = ask(client, question)
+    assert answer["answerable"], answer["answer"]
+    first = answer["citations"][0]["text"]
+    assert first.startswith("[1] Akhmetzyanova") or "doi.org/10.3390/biologics5040037" in first, first
+
+
+@pytest.mark.parametrize("question", ["推荐几篇关于量子计算的参考文献", "What journal published the Higgs boson discovery?",
+                                      "图2显示了什么？"])
+def test_a_reference_the_documents_do_not_have_is_declined(client, question):
+    assert_declined(ask(client, question))
 
 
 def test_why_question_leads_with_the_reason_and_says_nothing_twice(client):

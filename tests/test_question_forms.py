@@ -6,8 +6,10 @@ import pytest
 
 from rag.answer.abstention import AbstentionRule
 from rag.ingest.corpus import BODY, REFERENCE, line_role
-from rag.answer.language import asks_for_reason, asks_for_reference, question_focus
+from rag.answer.language import asks_for_reason, asks_for_reference, question_focus, reference_topic
+from rag.answer.extractive import _numbered_labels
 from rag.answer.extractive_answer import as_quoted
+from rag.ingest.segment import content_terms
 
 
 @pytest.mark.parametrize("line,section,caption,role", [
@@ -44,3 +46,22 @@ def test_rule_declines_when_no_question_word_is_in_the_documents():
     rule = AbstentionRule({"top_dense": 100.0}, 0.0, 0.5)
     assert rule.answerable({"top_dense": 0.9, "known_share": 0.2})
     assert not rule.answerable({"top_dense": 0.9, "known_share": 0.0})
+
+
+@pytest.mark.parametrize("question", ["这篇综述引用了哪些参考文献？", "列出参考文献", "这篇文章的DOI是什么？", "原文发表在哪个期刊？",
+                                      "Which references does the review cite?", "What is the DOI of this review?"])
+def test_a_question_for_the_documents_own_references_has_no_topic_of_its_own(question):
+    assert asks_for_reference(question) and content_terms(reference_topic(question)) == []
+
+
+def test_a_question_for_references_on_a_subject_keeps_the_subject():
+    assert {"量子", "计算"} <= set(content_terms(reference_topic("推荐几篇关于量子计算的参考文献")))
+    assert {"higgs", "boson"} <= set(content_terms(reference_topic("What journal published the Higgs boson discovery?")))
+    assert _numbered_labels("图 2显示了什么？表1呢？") == ["图2", "表1"] and _numbered_labels("Bang等人的研究") == []
+
+
+def test_rule_follows_the_reference_decision_before_anything_else():
+    rule = AbstentionRule({"top_dense": 100.0}, -1000.0, 0.5)  # declines everything else
+    assert rule.answerable({"top_dense": 0.9, "known_share": 0.0, "reference_answer": 1.0})
+    assert not AbstentionRule({"top_dense": 100.0}, 0.0, 0.5).answerable(
+        {"top_dense": 0.9, "known_share": 1.0, "reference_off_topic": 1.0})

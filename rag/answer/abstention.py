@@ -37,8 +37,14 @@ class AbstentionRule:
 
         A question none of whose topic words the documents use ("谢谢", "今天天气怎么样？",
         "What is the capital of France?") is declined outright: nothing in them is about it,
-        however near some sentence's vector happens to lie.
+        however near some sentence's vector happens to lie. A question asking for a reference that
+        the selection answers with one is decided by its topic (``extractive._reference_features``):
+        the rule, fitted on questions about the text, knows nothing of reference lines.
         """
+        if features.get("reference_answer"):
+            return True
+        if features.get("reference_off_topic"):
+            return False
         if features.get("known_share", 1.0) <= 0.0:
             return False
         return self.probability(features) >= self.threshold

@@ -18,8 +18,8 @@ from rag.answer.answer_types import asked_types, holds_type, missing_types
 from rag.config import SelectionParams
 from rag.indexing.corpus_text import corpus_text
 from rag.indexing.index import Index
-from rag.ingest.corpus import BODY
-from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities
+from rag.ingest.corpus import BODY, REFERENCE, is_reference_entry
+from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities, reference_topic
 from rag.answer.retriever import Retrieval
 from rag.answer.translation import chinese_renderings, english_word_renderings
 from rag.ingest.segment import content_terms, cut, in_dictionary, specific_terms, stopwords
@@ -61,6 +61,14 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
     relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
+    own_references = asks_for_reference(question) and not content_terms(reference_topic(question))
+    if own_references:
+        # "这篇综述引用了哪些参考文献？" asks for the documents' own reference list, whose entries the
+        # ranker, fitted on questions about the text, puts below the sentences around them (and
+        # below captions and cited works' titles, which are reference lines too).
+        order.sort(key=lambda i: (index.sentences[candidates[i]].role != REFERENCE,
+                                  not is_reference_entry(index.sentence_text(candidates[i]), index.sentences[candidates[i]].section)))
+        relevance[order[0]] = max(relevance)  # so that it stays first when passages are ordered
     best = relevance[order[0]]
     picks = {candidates[order[0]]: float(best)}
     if asks_for_several(question):
@@ -101,8 +109,27 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         "clarity": retrieval.clarity,
         "english": float(is_english(question)),
         "known_share": known_share(index, question),
+        **_reference_features(index, question, passages),
     }
     return Selection(passages, features)
+
+
+def _reference_features(index: Index, question: str, passages: list[Passage]) -> dict[str, float]:
+    """For a question asking for a reference whose first passage is a reference line (an entry, a DOI
+    line, a caption): ``reference_answer`` 1 when every word of what it wants the reference about is
+    one the documents use, or when it wants the documents' own ("这篇文章的DOI是什么？") and the
+    passage is an entry of their reference list; ``reference_off_topic`` 1 when it wants one about
+    something else ("推荐几篇关于量子计算的参考文献": the documents' reference is not about that).
+    Neither otherwise (the rule decides)."""
+    if not (passages and asks_for_reference(question) and index.sentences[passages[0].first].role == REFERENCE):
+        return {}
+    topic = reference_topic(question)
+    if not content_terms(topic):
+        first = index.sentences[passages[0].first]
+        # A cited work's title or a caption is not what "the documents' references" asks for.
+        return {"reference_answer": 1.0} if is_reference_entry(index.sentence_text(passages[0].first), first.section) else {}
+    on_topic = known_share(index, topic) >= 1.0 and not unknown_terms(index, question)
+    return {"reference_answer": float(on_topic), "reference_off_topic": float(not on_topic)}
 
 
 def candidate_features(index: Index, retrieval: Retrieval, question: str):
@@ -298,7 +325,7 @@ def unknown_terms(index: Index, question: str) -> list[str]:
     "At what stage…" capitalises "At" only because it opens the sentence.
     """
     vocab = index.sentence_bm25.document_frequencies()
-    anchors = dict.fromkeys(specific_terms(question) + named_entities(question))
+    anchors = dict.fromkeys(specific_terms(question) + named_entities(question) + _numbered_labels(question))
     stop = stopwords()
     text = corpus_text(index)
     return [w for w in anchors
@@ -307,6 +334,13 @@ def unknown_terms(index: Index, question: str) -> list[str]:
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]+")
+# A numbered figure or table: "图2" asked of documents whose figures stop at 图1 names nothing in them.
+_NUMBERED_LABEL = re.compile(r"([图表])\s*(\d+)")
+
+
+def _numbered_labels(question: str) -> list[str]:
+    """The figures and tables a question names, as Chinese documents write them: ``"图 2显示了什么？"`` -> ["图2"]."""
+    return [f"{m[1]}{m[2]}" for m in _NUMBERED_LABEL.finditer(question)]
 
 
 def known_share(index: Index, question: str) -> float:

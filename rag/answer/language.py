@@ -44,6 +44,22 @@ def asks_for_reference(question: str) -> bool:
     return bool(_ASKS_REFERENCE.search(question))
 
 
+# Words that name the document itself ("这篇综述", "原文", "the review") or ask for something ("列出",
+# "请"), not what a reference is wanted about.
+_THE_DOCUMENT = re.compile(
+    r"这一?篇|本篇|本文|该文|此文|原文|文章|综述|论文|作者|发表|刊登|列出|列举|给出|告诉我|请问|请|帮我|"
+    r"\b(?:this|the)\s+(?:review|article|paper|document|text)\b|\bpublished\b|\bgive me\b|\blist\b|\bdoes\b|\bdo\b",
+    re.IGNORECASE,
+)
+
+
+def reference_topic(question: str) -> str:
+    """What a question asking for a reference wants it about: the question without its question words,
+    the words asking for a reference and those naming the document itself. ``"这篇综述引用了哪些参考文献？"``
+    -> nothing (the document's own references); ``"推荐几篇关于量子计算的参考文献"`` -> "推荐几篇关于量子计算"."""
+    return _THE_DOCUMENT.sub(" ", _ASKS_REFERENCE.sub(" ", QUESTION_WORDS.sub(" ", question))).strip()
+
+
 def asks_for_reason(question: str) -> bool:
     """Whether the question asks why: ``"为什么Bang和Chung的研究结论不一致？"`` -> True."""
     return bool(_ASKS_REASON.search(question))

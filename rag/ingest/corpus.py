@@ -167,6 +167,16 @@ def load_document(doc_id: str, text: str, rules: StructureRules) -> Document:
     return Document(doc_id, text, digest, tuple(sentences))
 
 
+# What only a reference list's entries have (not captions or cited works' titles).
+_REFERENCE_ENTRY = re.compile(r"doi\.org/|\bdoi\s*[:：]|https?://|^\s*\[\d{1,3}\]\s", re.I)
+
+
+def is_reference_entry(text: str, section: str) -> bool:
+    """Whether a sentence is (part of) an entry of a reference list: under a references heading,
+    or numbered "[1] " or carrying a DOI or URL. ``"[1] Akhmetzyanova, E. …"`` -> True; ``"图1:…"`` -> False."""
+    return bool(_REFERENCES_HEADING.match(section.strip()) or _REFERENCE_ENTRY.search(text))
+
+
 def line_role(line: str, section: str, is_caption: bool) -> str:
     """``"reference"`` for a line of a reference list, a DOI or URL line, a figure or table caption, or a
     cited work's title (a caption line with no sentence end); ``"body"`` otherwise.
