@@ -117,6 +117,21 @@ def test_a_question_for_the_documents_references_is_answered_by_them(client, que
     assert first.startswith("[1] Akhmetzyanova") or "doi.org/10.3390/biologics5040037" in first, first
 
 
+def test_another_documents_reference_list_answers_for_its_subject(real_pipeline, tmp_path):
+    paper = ("# 针灸治疗偏头痛的随机对照试验\n\n本研究纳入了120例偏头痛患者，随机分为针灸组和假针灸组。\n\n"
+             "针灸组每月头痛天数平均减少了3.2天。\n\n## 参考文献\n\n"
+             "[1] 王明, 李华. 针灸治疗偏头痛的系统评价. 中国针灸, 2019, 39(5): 1-6. https://doi.org/10.13703/j.2019.05.001\n")
+    settings, built = private_corpus(real_pipeline, tmp_path, {"acupuncture.md": paper})
+    pipeline = Pipeline(settings, built, real_pipeline.embedder, real_pipeline.models)
+    with ServerThread(create_app(assistant=Assistant(pipeline))) as s, httpx.Client(base_url=s.base_url, timeout=120) as c:
+        answered = ask(c, "针灸治疗偏头痛的那篇文章引用了哪些参考文献？")
+        assert answered["answerable"], answered["answer"]
+        first = answered["citations"][0]
+        assert first["doc_id"] == "acupuncture.md" and first["section"] == "参考文献", first
+        assert first["text"] in paper and "中国针灸" in first["text"]
+        assert_declined(ask(c, "推荐几篇关于量子计算的参考文献"))
+
+
 @pytest.mark.parametrize("question", ["推荐几篇关于量子计算的参考文献", "What journal published the Higgs boson discovery?",
                                       "图2显示了什么？"])
 def test_a_reference_the_documents_do_not_have_is_declined(client, question):
