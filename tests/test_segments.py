@@ -311,3 +311,17 @@ def test_a_merge_can_keep_its_sentence_vectors_in_a_file(tmp_path, monkeypatch):
     in_file = segments.merge(index, which, tmp_path / "views")["layout"].segments[-1].sentence_vectors
     assert _file_backed(in_file) and not _file_backed(in_memory)
     assert np.array_equal(in_file, in_memory) and list((tmp_path / "views").iterdir()) == []
+
+
+def test_a_documents_sentence_ids_are_its_rows_in_the_view(tmp_path):
+    settings, index = _live(tmp_path)
+    _write(settings, {"d.txt": NEW, "e.txt": MORE["e.txt"]})
+    index = lifecycle.update(settings, HashEmbedder(), index, ["d.txt", "e.txt"])  # two segments, one replaced document
+    seen = []
+    for doc_id in index.documents:
+        ids = index.layout.sentence_ids(doc_id)
+        assert len(ids) == len(index.documents[doc_id].sentences) > 0
+        assert all(index.sentences[i].doc_id == doc_id for i in ids)
+        seen += list(ids)
+    assert sorted(seen) == list(range(len(index.sentences)))
+    assert index.layout.sentence_ids("absent.txt") == range(0)

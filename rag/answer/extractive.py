@@ -61,8 +61,7 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
     relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
-    own_references = asks_for_reference(question) and not content_terms(reference_topic(question))
-    if own_references:
+    if asks_for_own_references(question):
         # "这篇综述引用了哪些参考文献？" asks for the documents' own reference list, whose entries the
         # ranker, fitted on questions about the text, puts below the sentences around them (and
         # below captions and cited works' titles, which are reference lines too).
@@ -93,6 +92,8 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
     passages = sorted(_expand(index, list(picks.items()), neighbours=params.neighbours), key=lambda p: -p.score)
+    if asks_for_own_references(question):
+        passages = _whole_lines(index, passages)
     texts = [_passage_text(index, p) for p in passages]
     missing = missing_types(question, texts)
     features = {
@@ -114,6 +115,43 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
     return Selection(passages, features)
 
 
+def asks_for_own_references(question: str) -> bool:
+    """Whether a question asks for the documents' own references, about nothing else:
+    ``"这篇文章的DOI是什么？"`` -> True; ``"推荐几篇关于量子计算的参考文献"`` -> False."""
+    return asks_for_reference(question) and not content_terms(reference_topic(question))
+
+
+# Reference entries are looked for in the documents of this many of the best retrieved chunks.
+REFERENCE_DOCUMENTS = 2
+
+
+def _reference_entries(index: Index, retrieval: Retrieval) -> list[int]:
+    """The reference-list entries of the documents the best chunks come from: "原文发表在哪个期刊？"
+    retrieves sentences that talk of publishing, rarely the list at the document's end."""
+    documents = list(dict.fromkeys(index.chunks[hit.chunk].doc_id for hit in retrieval.hits))[:REFERENCE_DOCUMENTS]
+    return [sid for doc_id in documents for sid in index.layout.sentence_ids(doc_id)
+            if index.sentences[sid].role == REFERENCE
+            and is_reference_entry(index.sentence_text(sid), index.sentences[sid].section)]
+
+
+def _whole_lines(index: Index, passages: list[Passage]) -> list[Passage]:
+    """Each passage grown to the whole lines it is on, once each: a reference entry is one line that
+    the splitter cuts at its full stops ("…新机遇。" / "Biologics 2025 , 5 , 37."), and is quoted whole."""
+    def joined(a: int, b: int) -> bool:  # sentences a and b = a + 1 are on one line of one document
+        x, y = index.sentences[a], index.sentences[b]
+        return x.doc_id == y.doc_id and "\n" not in index.text(x.doc_id, x.end, y.start)
+
+    grown: dict[tuple[int, int], Passage] = {}
+    for p in passages:
+        first, last = p.first, p.last
+        while first > 0 and joined(first - 1, first):
+            first -= 1
+        while last + 1 < len(index.sentences) and joined(last, last + 1):
+            last += 1
+        grown.setdefault((first, last), Passage(first, last, p.score))
+    return list(grown.values())
+
+
 def _reference_features(index: Index, question: str, passages: list[Passage]) -> dict[str, float]:
     """For a question asking for a reference whose first passage is a reference line (an entry, a DOI
     line, a caption): ``reference_answer`` 1 when every word of what it wants the reference about is
@@ -123,12 +161,11 @@ def _reference_features(index: Index, question: str, passages: list[Passage]) ->
     Neither otherwise (the rule decides)."""
     if not (passages and asks_for_reference(question) and index.sentences[passages[0].first].role == REFERENCE):
         return {}
-    topic = reference_topic(question)
-    if not content_terms(topic):
+    if asks_for_own_references(question):
         first = index.sentences[passages[0].first]
         # A cited work's title or a caption is not what "the documents' references" asks for.
         return {"reference_answer": 1.0} if is_reference_entry(index.sentence_text(passages[0].first), first.section) else {}
-    on_topic = known_share(index, topic) >= 1.0 and not unknown_terms(index, question)
+    on_topic = known_share(index, reference_topic(question)) >= 1.0 and not unknown_terms(index, question)
     return {"reference_answer": float(on_topic), "reference_off_topic": float(not on_topic)}
 
 
@@ -136,6 +173,8 @@ def candidate_features(index: Index, retrieval: Retrieval, question: str):
     """The candidate sentences, their vector and BM25 scores, and their ranker features (what
     ``select`` ranks, and what ``rag fit`` fits the ranker on)."""
     candidates = _candidates(index, retrieval, with_references=asks_for_reference(question))
+    if asks_for_own_references(question):
+        candidates += [sid for sid in _reference_entries(index, retrieval) if sid not in set(candidates)]
     if not candidates:
         return candidates, np.zeros(0), np.zeros(0), np.zeros((0, len(sentence_rank.FEATURES)))
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector

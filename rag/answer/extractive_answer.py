@@ -9,6 +9,7 @@ import re
 
 from rag.answer import short_answer
 from rag.answer.answering import Evidence, cite
+from rag.answer.extractive import asks_for_own_references
 from rag.indexing.index import Index
 from rag.answer.language import is_english
 from rag.schema import Answer, Citation, ShortAnswer
@@ -35,7 +36,10 @@ class ExtractiveAnswerer:
         citations = [sentences_citation(index, n, p.first, p.last, p.score)
                      for n, p in enumerate(evidence.selection.passages, start=1)]
         first = evidence.selection.passages[0]
-        short = find_short_answer(index, evidence.models.chooser, question, list(range(first.first, first.last + 1)))
+        # A reference-list entry answers a question for the documents' references as a whole: the
+        # chooser, fitted on sentences of running text, would pick a name out of it ("Fakhrutdinova").
+        short = None if asks_for_own_references(question) else find_short_answer(
+            index, evidence.models.chooser, question, list(range(first.first, first.last + 1)))
         body = "".join(f"{as_quoted(c.text)}[{c.n}]" for c in citations)
         if short is not None and short_answer.leads(question, short.text, citations[0].text):
             body = f"{as_quoted(short.text)}{SHORT_ANSWER_SEPARATOR}{body}"  # what was asked, first

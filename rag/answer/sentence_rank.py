@@ -166,8 +166,9 @@ def features(index: Index, retrieval: Retrieval, question: str, candidates: list
         text = index.sentence_text(sid)
         s = index.sentences[sid]
         rows.append([
-            1.0 / (1 + scope_rank[(s.doc_id, s.section)]),
-            1.0 / (1 + chunk_rank[sid]),
+            # A sentence from outside the retrieved chunks (a reference entry) ranks below them all.
+            1.0 / (1 + scope_rank.get((s.doc_id, s.section), len(retrieval.hits))),
+            1.0 / (1 + chunk_rank.get(sid, len(retrieval.hits))),
             float(dense[k]),
             1.0 / (RANK_K + dense_rank[k]),
             1.0 / (RANK_K + bm25_rank[k]) if lexical[k] > 0 else 0.0,

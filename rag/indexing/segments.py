@@ -117,6 +117,15 @@ class Layout:
         """Rows of tombstoned documents, still in their segments."""
         return sum(s.n_sentences for s in self.segments) - len(self.sentence_rows)
 
+    def sentence_ids(self, doc_id: str) -> range:
+        """The view's sentence ids of a live document (consecutive, as documents are in ``order``);
+        empty for one the view lacks."""
+        pos = bisect_left(self.keys, doc_key(doc_id))
+        if pos == len(self.order) or self.order[pos] != doc_id:
+            return range(0)
+        start = int(self.sentence_counts[:pos].sum())
+        return range(start, start + int(self.sentence_counts[pos]))
+
 
 def _inverse(rows: np.ndarray, total: int) -> np.ndarray:
     """Physical row -> view row, -1 for rows of tombstoned documents."""
