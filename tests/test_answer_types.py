@@ -31,6 +31,9 @@ def test_asked_types_of_question(question, kinds):
     ("约只有8公斤重", "measure"),
     ("身高2米11", "measure"),
     ("平均病程为卒中后4.2年", "duration"),
+    ("持续生存到马斯垂克阶末期，生存了近2,400万年", "duration"),
+    ("约3.5万公里", "measure"),
+    ("年仅两岁", "measure"),  # "多大" asks a size or an age
     ("在1221年收复", "when"),
     ("三个月后进行鞘内注射", "when"),
     ("随访至第48周", "when"),
@@ -52,6 +55,10 @@ def test_holds_type_accepts_right_answers(text, kind):
 ])
 def test_holds_type_rejects_texts_without_the_value(text, kind):
     assert not holds_type(text, kind)
+
+
+def test_a_value_with_a_ten_thousands_multiplier_is_whole():
+    assert value_pattern("duration").search("生存了近2,400万年。").group() == "2,400万年"
 
 
 def test_dose_value_spans_the_whole_dose_with_its_unit():

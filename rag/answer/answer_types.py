@@ -43,7 +43,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         "duration",
         re.compile(r"多久|多长时间|多少(天|年|个月|周|小时)|随访.{0,4}(几|多少)|几(天|周|个月|年|小时)|how long|how many (days|weeks|months|years)", re.I),
         # A calendar year ("2023年") is a date, not a duration.
-        re.compile(r"(?<!\d)(?!(?:19|20)\d\d年)" + _NUM + r"\s*" + _TIME_UNITS, re.I),
+        re.compile(r"(?<!\d)(?!(?:19|20)\d\d年)" + _NUM + r"\s*(?:万|亿)?\s*" + _TIME_UNITS, re.I),  # "2,400万年"
     ),
     AnswerType(
         "times",
@@ -64,7 +64,8 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         # "多长" without 时间 may ask a length or a duration: both kinds of value answer it.
         "measure",
         re.compile(r"多长(?!时间)|全长|多高|多宽|多深|多远|多重|多大|长度|高度|宽度|深度|海拔|身高|体重|体长|面积|how (long|tall|high|wide|deep|far|big|heavy)", re.I),
-        re.compile(_APPROX + _NUM + r"\s*(?:多)?\s*(?:" + _LENGTH_UNITS + r"|" + _TIME_UNITS + r")", re.I),
+        # "多大" asks a size or an age ("年仅两岁"); "2,400万年" is a length of time.
+        re.compile(_APPROX + _NUM + r"\s*(?:多)?\s*(?:万|亿)?\s*(?:" + _LENGTH_UNITS + r"|" + _TIME_UNITS + r"|岁|周岁)", re.I),
     ),
     AnswerType(
         "when",
