@@ -137,3 +137,24 @@ def test_a_value_keeps_its_unit_when_jieba_joins_the_unit_to_the_next_word():
     sentence = "给药后立即出现短暂性发热,但均在1–2天内自行消退。"  # jieba: "天内"
     n, start, end = choose("注射后发热几天消退？", [sentence], load_chooser())
     assert sentence[start:end] == "1–2天"
+
+
+def test_the_value_next_to_the_questions_words_wins_among_values_of_the_asked_kind():
+    uniform = Chooser(np.zeros(len(feature_names())))
+    sentence = "地球体育场可以容纳6,476名观众，其中主看台有2,173个坐席，对面是可容606名观众的阶梯看台。"
+    n, start, end = choose("地球体育场能容纳多少名观众？", [sentence], uniform)
+    assert sentence[start:end] == "6,476名"  # the question-word gap, a count as much as the pattern's
+
+
+def test_no_value_starts_or_ends_inside_a_number_with_separators():
+    sentence = "地球体育场可以容纳6,476名观众，长1.5米。"
+    spans = candidates("能容纳多少名观众？", sentence)[0]
+    assert "6,476名" in {_text(sentence, s) for s in spans}
+    assert not {"476名", ".5米"} & {_text(sentence, s) for s in spans if s.kind == "value"}
+    assert "476名观众" not in {_text(sentence, s) for s in spans}  # no clause starts inside "6,476" either
+
+
+def test_a_range_of_values_is_offered_without_the_particle_after_it():
+    sentence = "生长于海拔100米至2,800米的地区。"
+    texts = {_text(sentence, s) for s in candidates("五月艾所生长的地区海拔约是多少米？", sentence)[0]}
+    assert "100米至2,800米" in texts

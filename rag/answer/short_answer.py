@@ -38,8 +38,8 @@ from rag.answer.answer_types import asked_types, value_pattern
 from rag.answer.language import QUESTION_WORDS, asks_for_reason, asks_for_several
 from rag.answer.sentence_rank import char_bigrams
 
-# Clause ends inside a sentence, and the marks a span is trimmed of.
-_CLAUSE_MARK = re.compile(r"[，,；;：:。！？!?]")
+# Clause ends inside a sentence (not the separator inside "6,476" or "10:30"), and the marks a span is trimmed of.
+_CLAUSE_MARK = re.compile(r"[，；;。！？!?]|(?<!\d)[,:：]|[,:：](?!\d)")
 _TRIM = "，,；;：:。！？!?、 \u3000\t"
 _TITLE = re.compile(r"《[^》]{1,40}》|「[^」]{1,40}」|“[^”]{1,40}”|『[^』]{1,40}』")
 _BARE_NUMBER = re.compile(r"[\d.,，]+\s*[万亿]?|[一二两三四五六七八九十百千万亿]+")
@@ -206,6 +206,8 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
     found += [Span("title", m.start(), m.end()) for m in _TITLE.finditer(sentence[:body])]
     found = [w for s in found for w in (_to_word_ends(s, sentence) if s.kind == "value" else [s])]
+    found += [Span("value", s.start, end) for s in found if s.kind == "value"  # "100米至2,800米的" -> "…米"
+              for end in [len(sentence[:s.end].rstrip(_PARTICLES))] if s.start < end < s.end]
     found += [s for s in _word_runs(sentence, body) if sentence[s.start:s.end] not in question]
     return _distinct(_trimmed(sentence, found), question, sentence), gap
 
@@ -371,13 +373,13 @@ def balanced(text: str) -> bool:
 
 def _distinct(spans: list[Span], question: str, sentence: str) -> list[Span]:
     """Each span once (its first kind wins), leaving out values the question itself states and
-    spans that cut a bracket, a quotation or a number in half ("1日" of "21日")."""
+    spans that cut a bracket, a quotation or a number in half ("1日" of "21日", "476名" of "6,476名")."""
     seen, out = set(), []
     for s in spans:
         text = sentence[s.start:s.end]
         if (s.start, s.end) in seen or (s.kind == "value" and text in question) or not balanced(text):
             continue
-        if s.kind == "value" and _cuts_number(sentence, s.start, s.end):
+        if _cuts_number(sentence, s.start, s.end):  # jieba cuts "6,476" into 6 / , / 476
             continue
         seen.add((s.start, s.end))
         out.append(s)
@@ -391,9 +393,16 @@ def _is_value_of(text: str, patterns: list[re.Pattern]) -> bool:
 
 
 def _cuts_number(sentence: str, start: int, end: int) -> bool:
-    """Whether a span starts or ends inside a run of digits."""
-    return (0 < start and sentence[start - 1].isdigit() and sentence[start].isdigit()) or (
-        end < len(sentence) and sentence[end - 1].isdigit() and sentence[end].isdigit())
+    """Whether a span starts or ends inside a number: a run of digits, or one with a separator
+    between digits ("476名" of "6,476名", "6" of "6,476")."""
+    def inside(at: int) -> bool:  # a number goes on across position ``at`` (between at - 1 and at)
+        if not (0 < at < len(sentence)):
+            return False
+        if sentence[at - 1].isdigit() and sentence[at].isdigit():
+            return True
+        return (sentence[at - 1] in ",." and at >= 2 and sentence[at - 2].isdigit() and sentence[at].isdigit()) or (
+            sentence[at] in ",." and at + 1 < len(sentence) and sentence[at - 1].isdigit() and sentence[at + 1].isdigit())
+    return inside(start) or inside(end)
 
 
 def features(question: str, sentence: str, spans: list[Span], gap: Gap | None) -> np.ndarray:
@@ -564,7 +573,10 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
         if not spans:
             continue
         scores = features(question, sentence, spans, gap) @ chooser.weights
-        typed = [_is_value_of(sentence[s.start:s.end], measured) if s.kind == "value" else False for s in spans]
+        # Whatever proposed it: the question-word gap "6,476名" is the same value as the pattern's, and
+        # it is the one next to the question's words ("容纳…观众", not "可容606名" further on).
+        typed = [_is_value_of(sentence[s.start:s.end], measured) and not _cuts_number(sentence, s.start, s.end)
+                 for s in spans]
         k = max(range(len(spans)), key=lambda i: (typed[i], scores[i]))
         if best is None or (typed[k], scores[k]) > best[:2]:
             best = (typed[k], float(scores[k]), n, spans[k])
