@@ -174,7 +174,8 @@ def candidate_features(index: Index, retrieval: Retrieval, question: str):
     ``select`` ranks, and what ``rag fit`` fits the ranker on)."""
     candidates = _candidates(index, retrieval, with_references=asks_for_reference(question))
     if asks_for_own_references(question):
-        candidates += [sid for sid in _reference_entries(index, retrieval) if sid not in set(candidates)]
+        retrieved = set(candidates)
+        candidates += [sid for sid in _reference_entries(index, retrieval) if sid not in retrieved]
     if not candidates:
         return candidates, np.zeros(0), np.zeros(0), np.zeros((0, len(sentence_rank.FEATURES)))
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector
