@@ -158,3 +158,12 @@ def test_a_range_of_values_is_offered_without_the_particle_after_it():
     sentence = "生长于海拔100米至2,800米的地区。"
     texts = {_text(sentence, s) for s in candidates("五月艾所生长的地区海拔约是多少米？", sentence)[0]}
     assert "100米至2,800米" in texts
+
+
+@pytest.mark.parametrize("question,sentence,answer", [
+    ("非洲的猴面包树果实的长度约是多少厘米？", "非洲猴面包树的果实长约15至20厘米。", "15至20厘米"),
+    ("五月艾所生长的地区海拔约是多少米？", "生长于海拔100米至2,800米的地区，见于灌丛处。", "100米至2,800米"),
+])
+def test_a_range_is_the_answer_not_one_of_its_ends(question, sentence, answer):
+    n, start, end = choose(question, [sentence], load_chooser())
+    assert sentence[start:end] == answer

@@ -46,6 +46,8 @@ _BARE_NUMBER = re.compile(r"[\d.,，]+\s*[万亿]?|[一二两三四五六七八�
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]")
 # A calendar date, whole: "2009年9月27日", "2006年6月", "9月27日".
 _DATE = re.compile(r"(?:公元前?)?(?:\d{1,4}|[一二三四五六七八九十〇零]{1,4})年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
+# A bare number and a range word just before a value: "15至" of "15至20厘米".
+_RANGE_HEAD = re.compile(r"(?<![\d.,])(\d[\d.,]*)\s*(?:至|到|[-–~～])\s*$")
 # What may stand between two values that together are one answer ("15日及8月16日", "5~32公里").
 _VALUE_JOIN = re.compile(r"\s*(?:[-–—~～至到、]|及|和|或)?\s*")
 # A measure word after a count question word: 分钟, 个, 名, 次, 届…
@@ -208,6 +210,8 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     found = [w for s in found for w in (_to_word_ends(s, sentence) if s.kind == "value" else [s])]
     found += [Span("value", s.start, end) for s in found if s.kind == "value"  # "100米至2,800米的" -> "…米"
               for end in [len(sentence[:s.end].rstrip(_PARTICLES))] if s.start < end < s.end]
+    found += [Span("value", m.start(1), s.end) for s in found if s.kind == "value"  # "15至" + "20厘米"
+              for m in [_RANGE_HEAD.search(sentence, 0, s.start)] if m]
     found += [s for s in _word_runs(sentence, body) if sentence[s.start:s.end] not in question]
     return _distinct(_trimmed(sentence, found), question, sentence), gap
 
@@ -386,10 +390,20 @@ def _distinct(spans: list[Span], question: str, sentence: str) -> list[Span]:
     return out
 
 
+# Two values that together are one, a range: "100米至2,800米", "15至20厘米", "5~32公里".
+_RANGE = re.compile(r"(.+?)\s*(?:至|到|[-–~～])\s*(.+)")
+
+
 def _is_value_of(text: str, patterns: list[re.Pattern]) -> bool:
-    """Whether ``text`` is, whole, a number-bearing value of one of the patterns (a count, not a bare "150万")."""
-    return (bool(_NUMBER.search(text)) and not _BARE_NUMBER.fullmatch(text)
-            and any(p.fullmatch(text) for p in patterns))
+    """Whether ``text`` is, whole, a number-bearing value of one of the patterns (a count, not a bare
+    "150万"), or a range of them whose first end may leave the unit to the second ("15至20厘米")."""
+    if not _NUMBER.search(text) or _BARE_NUMBER.fullmatch(text):
+        return False
+    if any(p.fullmatch(text) for p in patterns):
+        return True
+    ends = _RANGE.fullmatch(text)
+    return bool(ends) and any(p.fullmatch(ends[2]) and (p.fullmatch(ends[1]) or _BARE_NUMBER.fullmatch(ends[1]))
+                              for p in patterns)
 
 
 def _cuts_number(sentence: str, start: int, end: int) -> bool:
