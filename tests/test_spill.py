@@ -41,9 +41,7 @@ def test_a_full_disk_means_memory_not_a_crash(tmp_path, monkeypatch):
 
 
 def _file_backed(array: np.ndarray) -> bool:
-    while array is not None and not isinstance(array, np.memmap):
-        array = array.base
-    return array is not None
+    return spill.file_backing(array) is not None
 
 
 def test_settling_a_range_keeps_every_row_and_odd_ranges_are_harmless(tmp_path, monkeypatch):

@@ -61,7 +61,8 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
     relevance = _relevance(ranker.scores(rank_features))
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
-    if asks_for_own_references(question):
+    own_references = asks_for_own_references(question)
+    if own_references:
         # "这篇综述引用了哪些参考文献？" asks for the documents' own reference list, whose entries the
         # ranker, fitted on questions about the text, puts below the sentences around them (and
         # below captions and cited works' titles, which are reference lines too).
@@ -92,7 +93,7 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         if holder is not None:
             picks[holder] = float(relevance[candidates.index(holder)])
     passages = sorted(_expand(index, list(picks.items()), neighbours=params.neighbours), key=lambda p: -p.score)
-    if asks_for_own_references(question):
+    if own_references:
         passages = _whole_lines(index, passages)
     texts = [_passage_text(index, p) for p in passages]
     missing = missing_types(question, texts)

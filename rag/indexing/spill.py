@@ -37,13 +37,19 @@ def empty(shape: tuple[int, int], dtype, folder: Path | None) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
 
 
+def file_backing(array: np.ndarray) -> np.memmap | None:
+    """The file-backed array ``array`` is (a view of), or None for an array in memory."""
+    base = array
+    while base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    return base
+
+
 def settle(array: np.ndarray, start: int = 0, stop: int | None = None) -> None:
     """Once rows ``start:stop`` of a file-backed array are written: write them out and let go of
     their pages, so that only the rows later read come back into this process's memory (no-op for
     an in-memory array). Only that range is touched: settling batch by batch costs no more than once."""
-    base = array
-    while base is not None and not isinstance(base, np.memmap):
-        base = base.base
+    base = file_backing(array)
     raw = getattr(base, "_mmap", None)
     if raw is None:
         return
