@@ -18,18 +18,20 @@ sentence is the first citation's, which is not always the one holding the answer
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from rag.answer import short_answer
-from rag.quality.cmrc import answering_sentences
+from rag.quality.cmrc import DEFAULT_PATH, answering_sentences
 from rag.quality.span_eval import char_f1, exact_match
 
 
-def candidate_rows() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
-    """Per question: its candidates' features, exact match and F1 of each, and its half."""
+def candidate_rows(path: Path = DEFAULT_PATH) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
+    """Per question of the SQuAD-layout file ``path``: its candidates' features, exact match and F1 of each, and its half."""
     rows = []
-    for item, sentence in answering_sentences():
+    for item, sentence in answering_sentences(path):
         golds = [a for a, _ in item.answers]
         spans, gap = short_answer.candidates(item.question, sentence)
         if not spans:
