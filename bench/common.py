@@ -9,11 +9,13 @@ import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -175,3 +177,33 @@ class RandomEmbedder:
     def encode(self, texts: list[str], is_query: bool, progress: bool = False) -> np.ndarray:
         v = self._rng.standard_normal((len(texts), self.dim), dtype=np.float32)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class MemoryGuard:
+    """Samples the resident memory of the processes in ``procs`` (together) twice a second, and kills
+    them all past ``max_gb``: the machine is shared, and a benchmark must not take it down."""
+
+    def __init__(self, max_gb: float) -> None:
+        self.max_bytes, self.procs, self.peak_mb, self.killed = max_gb * 2**30, [], 0.0, False
+        self.killed_at_mb = 0.0
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for proc in list(self.procs):
+                try:
+                    total += psutil.Process(proc.pid).memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+            if total > self.max_bytes:
+                self.killed, self.killed_at_mb = True, round(total / 2**20, 1)
+                for proc in self.procs:
+                    proc.kill()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop sampling (the processes are left as they are)."""
+        self._stop.set()

@@ -30,15 +30,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from bench import synth
-from bench.common import RandomEmbedder, stats_ms, timed
+from bench.common import MemoryGuard, RandomEmbedder, stats_ms, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- PG-SCALE:BEGIN -->", "<!-- PG-SCALE:END -->"
@@ -148,23 +146,14 @@ def view_in_a_process(url: str, corpus: Path, max_rss_gb: float) -> dict:
     """Run ``_VIEW`` in a fresh process, killing it if its resident memory passes ``max_rss_gb``."""
     proc = subprocess.Popen([sys.executable, "-c", _VIEW, url, str(corpus)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
-    killed = []
-
-    def watch() -> None:
-        p = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                if p.memory_info().rss > max_rss_gb * 2**30:
-                    killed.append(p.memory_info().rss)
-                    proc.kill()
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, daemon=True).start()
-    stdout, stderr = proc.communicate(timeout=1500)
-    if killed:
-        return {"killed_at_rss_mb": round(killed[0] / 2**20, 1)}
+    guard = MemoryGuard(max_rss_gb)
+    guard.procs.append(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=1500)
+    finally:
+        guard.stop()
+    if guard.killed:
+        return {"killed_at_rss_mb": guard.killed_at_mb}
     if proc.returncode:
         raise RuntimeError(stderr[-2000:])
     return json.loads(stdout.strip().splitlines()[-1])

@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from bench import pg_scale
+from bench.common import MemoryGuard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,33 +47,6 @@ def relabel_as_default_model(url: str) -> None:
     with connect(url) as conn, conn.transaction():
         conn.execute("UPDATE rag_meta SET value = value || %s::jsonb WHERE key = 'build'",
                      (json.dumps({k: expected[k] for k in _BUILD_KEYS}),))
-
-
-class MemoryGuard:
-    """Samples the servers' resident memory; kills them all past a limit (the machine is shared)."""
-
-    def __init__(self, max_gb: float) -> None:
-        self.max_bytes, self.procs, self.peak_mb, self.killed = max_gb * 2**30, [], 0.0, False
-        self._stop = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            total = 0
-            for proc in list(self.procs):
-                try:
-                    total += psutil.Process(proc.pid).memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
-            self.peak_mb = max(self.peak_mb, total / 2**20)
-            if total > self.max_bytes:
-                self.killed = True
-                for proc in self.procs:
-                    proc.kill()
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def start_server(url: str, tmp: Path, name: str, log: Path) -> tuple[subprocess.Popen, str]:

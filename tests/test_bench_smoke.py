@@ -56,3 +56,31 @@ def test_bench_smoke_writes_every_section(tmp_path):
     assert cmrc["ours"]["texts"] > cmrc["langchain"]["chunks"] > 0 and cmrc["ideal"]["full_pass_texts_per_s"] > 0
     if results["meta"]["machine"]["versions"].get("matplotlib", "not installed") != "not installed":
         assert out.with_name("b-scale.png").stat().st_size > 0
+
+
+def _python(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def test_the_memory_guard_kills_a_process_past_its_limit_and_leaves_a_small_one_alone():
+    from bench.common import MemoryGuard
+
+    # 300 MB written page by page, then held: past a 0.1 GB limit.
+    big = _python("import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(30)")
+    guard = MemoryGuard(0.1)
+    guard.procs.append(big)
+    try:
+        assert big.wait(timeout=20) != 0  # killed, long before its 30 s sleep ends
+    finally:
+        guard.stop()
+        big.kill()
+    assert guard.killed and guard.killed_at_mb > 100
+
+    small = _python("import time; time.sleep(1.5)")
+    guard = MemoryGuard(1.0)
+    guard.procs.append(small)
+    try:
+        assert small.wait(timeout=20) == 0
+    finally:
+        guard.stop()
+    assert not guard.killed and guard.peak_mb > 0
