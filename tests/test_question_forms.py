@@ -65,3 +65,22 @@ def test_rule_follows_the_reference_decision_before_anything_else():
     assert rule.answerable({"top_dense": 0.9, "known_share": 0.0, "reference_answer": 1.0})
     assert not AbstentionRule({"top_dense": 100.0}, 0.0, 0.5).answerable(
         {"top_dense": 0.9, "known_share": 1.0, "reference_off_topic": 1.0})
+
+
+@pytest.mark.parametrize("question,topic", [
+    ("这篇综述的结论是什么？", ["结论"]),
+    ("这项研究纳入了多少人", ["纳入"]),
+    ("这篇文章的主要结论？", ["主要", "结论"]),
+    ("每位患者注射了多少细胞", ["患者", "注射", "细胞"]),
+    ("为啥这种干细胞疗法到现在还没普及？", ["细胞", "干细胞", "疗法", "现在", "普及"]),
+    ("哪所大学？第几名？多少岁？", ["大学"]),
+])
+def test_pointing_and_question_words_are_not_topic_words(question, topic):
+    assert content_terms(question) == topic
+
+
+@pytest.mark.parametrize("question,kept", [("几何学是什么", "几何学"), ("何法倪为什么会被选为皇后？", "皇后"),
+                                           ("公司本部在哪里", "本部"), ("个人所得税怎么算", "个人"),
+                                           ("名人的故事", "名人")])
+def test_words_that_only_start_like_pointing_words_stay_topic_words(question, kept):
+    assert kept in content_terms(question)

@@ -69,6 +69,13 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         order.sort(key=lambda i: (index.sentences[candidates[i]].role != REFERENCE,
                                   not is_reference_entry(index.sentence_text(candidates[i]), index.sentences[candidates[i]].section)))
         relevance[order[0]] = max(relevance)  # so that it stays first when passages are ordered
+    else:
+        section = asked_section(index, question, candidates)
+        if section is not None:
+            # "结论是什么？" asks what the section headed 结论 says, not for a sentence that happens
+            # to use the word ("尚难以就疗效得出明确结论") elsewhere.
+            order.sort(key=lambda i: index.sentences[candidates[i]].section != section)
+            relevance[order[0]] = max(relevance)
     best = relevance[order[0]]
     picks = {candidates[order[0]]: float(best)}
     if asks_for_several(question):
@@ -114,6 +121,26 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         **_reference_features(index, question, passages),
     }
     return Selection(passages, features)
+
+
+# A heading is the one a question asks about when the question's topic words make up at least this share of its own.
+HEADING_SHARE = 0.5
+
+
+def asked_section(index: Index, question: str, candidates: list[int]) -> str | None:
+    """The heading of the candidates' section a question names, or None: ``"结论是什么？"`` -> "结论".
+
+    The question's topic words must all be in the heading, and make up at least HEADING_SHARE of
+    the heading's own ("间充质干细胞治疗脊髓损伤的临床案例有哪些？" names that section; "卒中" alone
+    does not name a long heading that mentions it)."""
+    terms = set(content_terms(question))
+    if not terms:
+        return None
+    for section in dict.fromkeys(index.sentences[sid].section for sid in candidates):
+        heading = set(content_terms(section)) if section else set()
+        if heading and terms <= heading and len(terms) >= HEADING_SHARE * len(heading):
+            return section
+    return None
 
 
 def asks_for_own_references(question: str) -> bool:

@@ -160,13 +160,23 @@ def _search_terms(text: str) -> list[str]:
     return terms
 
 
+# Words that point or ask rather than name a topic: a demonstrative or question word with its
+# measure word ("这篇", "该项", "每位"; "哪里", "几例", "多少岁", "第几"). jieba keeps them as one
+# word, and a text that answers "这篇综述的结论是什么？" need not say 这篇 or 哪里.
+_MEASURE_WORDS = "篇个种项本份位名例次些类件条段章节款场届组期年月天周岁所座家首张只处里儿样点号门股"
+_POINTING_WORD = re.compile(rf"(?:[这那该此本每某各]一?|哪一?|第?几|多少)[{_MEASURE_WORDS}]?")
+
+
 def content_terms(text: str) -> list[str]:
-    """Distinct search terms of a question that carry its topic (stopwords and 1-char function words out)."""
+    """Distinct search terms of a question that carry its topic (stopwords, 1-char function words and
+    pointing words such as "这篇" or "几例" out)."""
     seen: dict[str, None] = {}
     stop = stopwords()
     for w in search_terms(text):
         # Single characters are mostly function words ("不", "人"); digits still count.
-        if w in stop or (len(w) == 1 and not w.isdigit()):
+        if w in stop or (len(w) == 1 and not w.isdigit()) or _POINTING_WORD.fullmatch(w):
+            continue
+        if len(w) > 2 and w[0] in _MEASURE_WORDS and w[1:] in stop:  # "篇文章" of "这篇文章" (not "个人", "名人")
             continue
         seen.setdefault(w, None)
     return list(seen)
