@@ -190,3 +190,11 @@ def test_split_real_review_keeps_hard_sentences_whole():
     assert any("平均病程为卒中后4.2年" in s for s in got)
     assert any("Akhmetzyanova, E.; Shulman, I.; Fakhrutdinova, T.; Rizvanov, A.; Mukhamedshina, Y." in s for s in got)
     assert "https://doi.org/10.3390/biologics5040037" in got
+
+
+def test_split_a_mark_inside_brackets_ends_no_sentence():
+    assert sentences("牛车水（；）是新加坡的唐人街。它很有名。") == ["牛车水（；）是新加坡的唐人街。", "它很有名。"]
+    assert sentences("结果见表1（P<0.05；n=30）。下一句。") == ["结果见表1（P<0.05；n=30）。", "下一句。"]
+    # A bracket left open, or a bracketed sentence of its own, is split as before.
+    assert sentences("未闭合（括号。下一句。") == ["未闭合（括号。", "下一句。"]
+    assert sentences("他说（这很好。）然后走了。") == ["他说（这很好。）", "然后走了。"]

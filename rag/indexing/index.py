@@ -42,7 +42,7 @@ _LOCKS_LOCK = threading.Lock()
 
 FORMAT_VERSION = 2  # 2: segments (rag.indexing.segments), BM25 as postings
 # Bump when the splitter, chunker or BM25 analysis changes what a build contains.
-PIPELINE_VERSION = "split-2/chunk-1/bm25-jieba-search-1/roles-1"
+PIPELINE_VERSION = "split-3/chunk-1/bm25-jieba-search-2/roles-1"
 # How chunk vectors are made. Bump when that changes: a build whose chunk vectors were made
 # otherwise is stale (its sentences, BM25 terms and sentence vectors still carry over).
 # "sentence-mean-1": the unit-length mean of the chunk's sentence vectors, no model call; an

@@ -150,13 +150,20 @@ def _question_terms(text: str) -> tuple[str, ...]:
     return tuple(_search_terms(text))
 
 
+# "MSCs", "EVs", "NPs": capitals, then a plural s.
+_ACRONYM_PLURAL = re.compile(r"[A-Z][A-Z0-9]*[A-Z]s")
+
+
 def _search_terms(text: str) -> list[str]:
     tok = _tokenizer()
     with _lock:
         words = list(tok.cut_for_search(text))
-    terms = [w.lower() for w in words if not _PUNCT_OR_SPACE.match(w)]
+    kept = [w for w in words if not _PUNCT_OR_SPACE.match(w)]
+    terms = [w.lower() for w in kept]
     # "hUCB-MSCs" should also match a search for "MSCs".
     terms += [p for w in terms if "-" in w for p in w.split("-") if p]
+    # An acronym's plural is also its singular: a text that writes "MSCs" answers a search for "MSC".
+    terms += [p[:-1].lower() for w in kept for p in w.split("-") if _ACRONYM_PLURAL.fullmatch(p)]
     return terms
 
 

@@ -46,11 +46,12 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of the sentences of one line."""
     line = text[start:end]
     tokens = tokenize(line)
+    enclosed = _inside_brackets(line)
     cuts: list[int] = []
     i = 0
     while i < len(tokens):
-        word, _, tok_end = tokens[i]
-        if _ends_sentence(tokens, i, line):
+        word, tok_start, tok_end = tokens[i]
+        if _free(enclosed, tok_start, tok_end, line) and _ends_sentence(tokens, i, line):
             # A run of marks ("？！", "……", "?!") and the closers after it stay together.
             j = i + 1
             while j < len(tokens) and all(c in CJK_ENDERS or c in ASCII_ENDERS or c in CLOSERS for c in tokens[j][0]):
@@ -67,6 +68,38 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
             spans.append((start + span[0], start + span[1]))
         prev = cut
     return spans
+
+
+_OPENERS = {"（": "）", "(": ")", "【": "】", "[": "]", "〔": "〕"}
+
+
+def _inside_brackets(line: str) -> dict[int, tuple[int, int]]:
+    """Offsets of ``line`` inside a pair of brackets that opens and closes on it, each with where its
+    pair opens and closes. A bracket left open encloses nothing."""
+    inside: dict[int, tuple[int, int]] = {}
+    stack: list[int] = []
+    for at, ch in enumerate(line):
+        if ch in _OPENERS:
+            stack.append(at)
+        elif stack and ch == _OPENERS[line[stack[-1]]]:
+            opened = stack.pop()
+            if not stack:
+                inside.update(dict.fromkeys(range(opened + 1, at), (opened, at)))
+        elif ch in _OPENERS.values():
+            stack.clear()  # a closer that matches no opener: the pairing is lost, start again
+    return inside
+
+
+def _free(enclosed: dict[int, tuple[int, int]], start: int, end: int, line: str) -> bool:
+    """Whether a mark at ``line[start:end]`` may end a sentence: it is outside brackets, or it ends
+    a sentence they enclose ("(见上文。)然后…"). Otherwise, inside them it ends nothing
+    ("牛车水（；）是…", "（见表1；n=30）")."""
+    if start not in enclosed:
+        return True
+    opened, closed = enclosed[start]
+    marks = CJK_ENDERS | ASCII_ENDERS | CLOSERS
+    return (any(c not in marks and not c.isspace() for c in line[opened + 1:start])
+            and all(c in marks or c.isspace() for c in line[end:closed]))
 
 
 def _ends_sentence(tokens: list[tuple[str, int, int]], i: int, line: str) -> bool:
