@@ -209,3 +209,12 @@ def test_another_documents_section_is_found_by_its_heading(real_pipeline, tmp_pa
             answer = ask(c, question)
             assert answer["answerable"], answer["answer"]
             assert answer["citations"][0]["section"] == section, (question, answer["citations"][0])
+
+
+@pytest.mark.parametrize("question", ["MSC是什么？", "间充质干细胞是什么？", "什么是间充质干细胞？"])
+def test_a_definition_question_is_answered_by_the_sentence_that_says_what_it_is(client, question):
+    # Before: "MSC是什么？" quoted the homing problem ("静脉输注后,仅有极少量细胞…"), whose chunk retrieval
+    # ranked first; the defining sentence was not among the retrieved ones.
+    answer = ask(client, question)
+    assert answer["answerable"], answer["answer"]
+    assert answer["citations"][0]["text"].startswith("间充质干细胞(MSCs)是一类"), answer["citations"][0]["text"]

@@ -6,10 +6,10 @@ import pytest
 
 from rag.answer.abstention import AbstentionRule
 from rag.ingest.corpus import BODY, REFERENCE, line_role
-from rag.answer.language import asks_for_reason, asks_for_reference, question_focus, reference_topic
-from rag.answer.extractive import _numbered_labels
+from rag.answer.language import asks_for_reason, asks_for_reference, defined_term, question_focus, reference_topic
+from rag.answer.extractive import _numbered_labels, defines
 from rag.answer.extractive_answer import as_quoted
-from rag.ingest.segment import content_terms
+from rag.ingest.segment import content_terms, search_terms
 
 
 @pytest.mark.parametrize("line,section,caption,role", [
@@ -84,3 +84,28 @@ def test_pointing_and_question_words_are_not_topic_words(question, topic):
                                            ("名人的故事", "名人")])
 def test_words_that_only_start_like_pointing_words_stay_topic_words(question, kept):
     assert kept in content_terms(question)
+
+
+@pytest.mark.parametrize("question,term", [("什么是标准杆？", "标准杆"), ("MSC是什么？", "MSC"), ("“六片”指的是什么？", "六片"),
+                                           ("百老汇剧院指的是什么？", "百老汇剧院"), ("昌昌是什么王国的首都？", None),
+                                           ("Bang等人用了多少细胞？", None)])
+def test_a_definition_question_names_its_term(question, term):
+    assert defined_term(question) == term
+
+
+@pytest.mark.parametrize("sentence,term,says", [
+    ("标准杆，是一个高尔夫球运动术语。", "标准杆", True),
+    ("间充质干细胞(MSCs)是一类具有多向分化潜能的基质细胞。", "MSC", True),  # the term as an abbreviation
+    ("牛车水（；）是新加坡的唐人街。", "牛车水", True),
+    ("“六片”指主入口管理区。", "六片", True),
+    ("标准杆数是指预先估计的完成杆数。", "标准杆", False),  # another, longer term
+    ("研究发现,MSCs的治疗作用主要并非通过直接分化实现。", "MSC", False),  # uses the term, says nothing of what it is
+])
+def test_a_sentence_that_says_what_a_term_is(sentence, term, says):
+    assert defines(sentence, term) is says
+
+
+def test_an_acronyms_plural_is_also_searched_as_its_singular():
+    terms = search_terms("细胞外囊泡(EVs)与神经祖细胞(NPs)")
+    assert {"evs", "ev", "nps", "np"} <= set(terms)
+    assert "b" not in search_terms("Bs") and "crispr" in search_terms("CRISPR")  # not plural acronyms

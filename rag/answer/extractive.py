@@ -19,7 +19,8 @@ from rag.config import SelectionParams
 from rag.indexing.corpus_text import corpus_text
 from rag.indexing.index import Index
 from rag.ingest.corpus import BODY, REFERENCE, is_reference_entry
-from rag.answer.language import asks_for_reference, asks_for_several, is_english, named_entities, reference_topic
+from rag.answer.language import (asks_for_reference, asks_for_several, defined_term, is_english, named_entities,
+                                  reference_topic)
 from rag.answer.retriever import Retrieval
 from rag.answer.translation import chinese_renderings, english_word_renderings
 from rag.ingest.segment import content_terms, cut, in_dictionary, specific_terms, stopwords
@@ -71,10 +72,16 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         relevance[order[0]] = max(relevance)  # so that it stays first when passages are ordered
     else:
         section = asked_section(index, question, candidates)
+        term = defined_term(question)
         if section is not None:
             # "结论是什么？" asks what the section headed 结论 says, not for a sentence that happens
             # to use the word ("尚难以就疗效得出明确结论") elsewhere.
             order.sort(key=lambda i: index.sentences[candidates[i]].section != section)
+            relevance[order[0]] = max(relevance)
+        elif term is not None:
+            # "什么是标准杆？" is answered by the sentence that says what it is ("标准杆，是…",
+            # "间充质干细胞(MSCs)是一类…"), not by one that only uses the word.
+            order.sort(key=lambda i: not defines(index.sentence_text(candidates[i]), term))
             relevance[order[0]] = max(relevance)
     best = relevance[order[0]]
     picks = {candidates[order[0]]: float(best)}
@@ -143,6 +150,19 @@ def asked_section(index: Index, question: str, candidates: list[int]) -> str | N
     return None
 
 
+def defines(sentence: str, term: str) -> bool:
+    """Whether ``sentence`` says what ``term`` is: it opens with the term, or with a name and the term
+    as its abbreviation in brackets, then a defining verb: ``("标准杆，是一个高尔夫球运动术语…", "标准杆")``
+    -> True; ``("间充质干细胞(MSCs)是一类…", "MSC")`` -> True."""
+    word = re.escape(term)
+    opens = rf"^(?:[“\"「《]?{word}[”\"」》]?\s*(?:[（(][^）)]{{0,60}}[）)])?|[^，,。；;]{{1,30}}?[（(]\s*{word}s?\s*[）)])"
+    return bool(re.match(opens + _DEFINING_VERB, sentence, re.IGNORECASE))
+
+
+# What follows a term in the sentence that defines it: "是", "是指", "指", "即", "为", "，是", "又称…，是".
+_DEFINING_VERB = r"\s*[，,]?\s*(?:是|指|即|为|乃|系|就是|称为|又称)"
+
+
 def asks_for_own_references(question: str) -> bool:
     """Whether a question asks for the documents' own references, about nothing else:
     ``"这篇文章的DOI是什么？"`` -> True; ``"推荐几篇关于量子计算的参考文献"`` -> False."""
@@ -153,13 +173,24 @@ def asks_for_own_references(question: str) -> bool:
 REFERENCE_DOCUMENTS = 2
 
 
+def _best_documents(index: Index, retrieval: Retrieval) -> list[str]:
+    """The documents of the best retrieved chunks, best first, REFERENCE_DOCUMENTS of them."""
+    return list(dict.fromkeys(index.chunks[hit.chunk].doc_id for hit in retrieval.hits))[:REFERENCE_DOCUMENTS]
+
+
 def _reference_entries(index: Index, retrieval: Retrieval) -> list[int]:
     """The reference-list entries of the documents the best chunks come from: "原文发表在哪个期刊？"
     retrieves sentences that talk of publishing, rarely the list at the document's end."""
-    documents = list(dict.fromkeys(index.chunks[hit.chunk].doc_id for hit in retrieval.hits))[:REFERENCE_DOCUMENTS]
-    return [sid for doc_id in documents for sid in index.layout.sentence_ids(doc_id)
+    return [sid for doc_id in _best_documents(index, retrieval) for sid in index.layout.sentence_ids(doc_id)
             if index.sentences[sid].role == REFERENCE
             and is_reference_entry(index.sentence_text(sid), index.sentences[sid].section)]
+
+
+def _definitions(index: Index, retrieval: Retrieval, term: str) -> list[int]:
+    """The sentences of the best chunks' documents that say what ``term`` is: "MSC是什么？" retrieves
+    sentences that use MSCs everywhere, not always the one that introduces them."""
+    return [sid for doc_id in _best_documents(index, retrieval) for sid in index.layout.sentence_ids(doc_id)
+            if index.sentences[sid].role == BODY and defines(index.sentence_text(sid), term)]
 
 
 def _whole_lines(index: Index, passages: list[Passage]) -> list[Passage]:
@@ -204,6 +235,9 @@ def candidate_features(index: Index, retrieval: Retrieval, question: str):
     if asks_for_own_references(question):
         retrieved = set(candidates)
         candidates += [sid for sid in _reference_entries(index, retrieval) if sid not in retrieved]
+    elif (term := defined_term(question)) is not None:
+        retrieved = set(candidates)
+        candidates += [sid for sid in _definitions(index, retrieval, term) if sid not in retrieved]
     if not candidates:
         return candidates, np.zeros(0), np.zeros(0), np.zeros((0, len(sentence_rank.FEATURES)))
     dense = index.sentence_vectors[candidates] @ retrieval.query_vector

@@ -65,6 +65,24 @@ def asks_for_reason(question: str) -> bool:
     return bool(_ASKS_REASON.search(question))
 
 
+# "什么是X？", "X是什么？", "X指的是什么？": a question asking what X is.
+_DEFINITION_QUESTIONS = (
+    re.compile(r"^(?:请问)?\s*(?:什么是|何谓|什么叫做?)\s*(?P<term>[^？?，,。；;]{1,24}?)\s*[？?。]?\s*$"),
+    re.compile(r"^(?:请问)?\s*(?P<term>[^？?，,。；;]{1,24}?)\s*(?:是什么|是指什么|指的是什么|指什么|是啥)\s*[？?。]?\s*$"),
+)
+
+
+def defined_term(question: str) -> str | None:
+    """What a question asks the definition of: ``"什么是标准杆？"`` -> ``"标准杆"``, ``"MSC是什么？"`` -> ``"MSC"``;
+    None for other questions (``"昌昌是什么王国的首都？"``)."""
+    for pattern in _DEFINITION_QUESTIONS:
+        match = pattern.match(question.strip())
+        if match:
+            term = match["term"].strip("“”\"'「」 ")
+            return term or None
+    return None
+
+
 def question_focus(question: str) -> str:
     """The question without its question words: ``"黄鳍紫鱼是什么颜色？"`` -> ``"黄鳍紫鱼是 颜色 "``."""
     return QUESTION_WORDS.sub(" ", question)
