@@ -74,3 +74,19 @@ def test_missing_types_lists_asked_kinds_no_passage_holds():
 def test_unknown_type_is_a_value_error():
     with pytest.raises(ValueError):
         holds_type("1米", "colour")
+
+
+@pytest.mark.parametrize("question,asks", [("蓝线裸顶鲷的俗名是什么？", True), ("内台航路也叫什么？", True), ("刺角瓜又名什么？", True),
+                                           ("医院更名为什么？", True), ("盾柱木的名字是怎样得来的？", False),
+                                           ("书的名字是什么意思？", False), ("Levy的剂量是多少？", False)])
+def test_a_question_for_another_name_asks_for_an_alias(question, asks):
+    assert ("alias" in asked_types(question)) is asks
+
+
+@pytest.mark.parametrize("text,names", [
+    ("蓝线裸顶鲷，又称蓝线白𫚭，俗名龙尖，为辐鳍鱼纲", ["蓝线白𫚭", "龙尖"]),
+    ("内台航路，或称内台航线，是台湾日治时期连结日本内地与台湾的海运航线", ["内台航线"]),
+    ("马来穿山甲（学名：'），又名爪哇穿山甲或爪哇鲮鲤，是东南亚的", ["爪哇穿山甲或爪哇鲮鲤"]),  # not the blank 学名
+])
+def test_an_alias_value_is_the_name_after_its_cue(text, names):
+    assert [m.group() for m in value_pattern("alias").finditer(text)] == names

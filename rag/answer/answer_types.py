@@ -99,6 +99,21 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         re.compile(r"[\u4e00-\u9fff]{1,8}" + _PLACE_SUFFIX + r"|\b[A-Z][a-z]+"),
     ),
 )
+# Words that introduce another name of a thing: "俗名龙尖", "或称内台航线", "原名东那须野".
+_ALIAS_CUES = ("俗名", "别名", "别称", "又名", "又称", "或称", "亦称", "也称", "也叫", "又叫", "原名", "本名", "简称",
+               "全称", "旧称", "学名", "笔名", "艺名", "名为", "称为", "叫做", "英文名", "曾用名", "英文")
+ANSWER_TYPES += (
+    AnswerType(
+        "alias",
+        # Not what a name means or where it comes from ("名字是怎样得来的？", "名字是什么意思？").
+        re.compile(r"(?:" + "|".join(_ALIAS_CUES) + r"|别号|名字|名称)(?:是什么|叫什么|什么|为何|有哪些)(?!意思|含义|来历|由来)|"
+                   r"(?:也|又|还|或)(?:叫|称)什么|"
+                   r"\b(?:also (?:called|known as)|other names?|alias)\b", re.I),
+        # The name after its cue, up to the clause's end: the value is the name itself.
+        re.compile("(?:" + "|".join(f"(?<={cue})" for cue in _ALIAS_CUES) + r")(?:为|是)?[：:]?\s*[「“\"《]?"
+                   r"[\u4e00-\u9fffA-Za-z0-9][^，,。；;（()）」”\"》]{0,29}", re.I),
+    ),
+)
 _BY_NAME = {t.name: t for t in ANSWER_TYPES}
 
 
