@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.answer_types import asked_types, holds_type, missing_types, value_pattern
+from rag.answer.answer_types import asked_types, holds_type, missing_types, value_pattern, value_spans
 
 
 @pytest.mark.parametrize("question,kinds", [
@@ -87,6 +87,9 @@ def test_a_question_for_another_name_asks_for_an_alias(question, asks):
     ("蓝线裸顶鲷，又称蓝线白𫚭，俗名龙尖，为辐鳍鱼纲", ["蓝线白𫚭", "龙尖"]),
     ("内台航路，或称内台航线，是台湾日治时期连结日本内地与台湾的海运航线", ["内台航线"]),
     ("马来穿山甲（学名：'），又名爪哇穿山甲或爪哇鲮鲤，是东南亚的", ["爪哇穿山甲或爪哇鲮鲤"]),  # not the blank 学名
+    ("越南投资发展银行初名为越南建设银行，英文全称：Bank for Investment and Development of Vietnam，简称：BIDV",
+     ["越南建设银行", "Bank for Investment and Development of Vietnam", "BIDV"]),  # after 为 and ：, never "全称…"
+    ("别名无头土香（台湾和闽南一带）、无头香", ["无头土香（台湾和闽南一带）、无头香"]),  # what the name brackets
 ])
 def test_an_alias_value_is_the_name_after_its_cue(text, names):
-    assert [m.group() for m in value_pattern("alias").finditer(text)] == names
+    assert [text[a:b] for a, b in value_spans("alias", text)] == names

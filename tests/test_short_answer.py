@@ -167,3 +167,15 @@ def test_a_range_of_values_is_offered_without_the_particle_after_it():
 def test_a_range_is_the_answer_not_one_of_its_ends(question, sentence, answer):
     n, start, end = choose(question, [sentence], load_chooser())
     assert sentence[start:end] == answer
+
+
+@pytest.mark.parametrize("question,sentence,name", [
+    ("蓝线裸顶鲷的俗名是什么？", "蓝线裸顶鲷，又称蓝线白𫚭，俗名龙尖，为辐鳍鱼纲鲈形目龙占鱼科的其中一个种。", "龙尖"),
+    ("内台航路也叫什么？", "内台航路，或称内台航线，是台湾日治时期连结日本内地与台湾的海运航线。", "内台航线"),
+    ("越南投资发展银行的英文名是什么？", "越南投资发展银行（英文全称：Bank for Investment and Development of Vietnam，简称：BIDV）。",
+     "Bank for Investment and Development of Vietnam"),
+])
+def test_a_question_for_another_name_is_answered_by_the_name_after_its_cue(question, sentence, name):
+    # The shipped chooser alone picked the whole sentence: nothing it was fitted on marks a name.
+    n, start, end = choose(question, [sentence], load_chooser())
+    assert sentence[start:end] == name

@@ -100,18 +100,23 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     ),
 )
 # Words that introduce another name of a thing: "俗名龙尖", "或称内台航线", "原名东那须野".
-_ALIAS_CUES = ("俗名", "别名", "别称", "又名", "又称", "或称", "亦称", "也称", "也叫", "又叫", "原名", "本名", "简称",
-               "全称", "旧称", "学名", "笔名", "艺名", "名为", "称为", "叫做", "英文名", "曾用名", "英文")
+ALIAS_CUES = ("俗名", "俗称", "别名", "别称", "又名", "亦名", "又称", "或称", "亦称", "也称", "也叫", "又叫", "原名", "本名",
+              "初名", "旧名", "曾名", "前称", "古称", "通称", "昵称", "简称", "全称", "旧称", "学名", "笔名", "艺名", "名为",
+              "称为", "叫做", "名称为", "英文名", "英文全称", "英文名称", "英文简称", "中文名", "曾用名", "英文")
+_CUE = "(?:" + "|".join(sorted(ALIAS_CUES, key=len, reverse=True)) + ")"
 ANSWER_TYPES += (
     AnswerType(
         "alias",
         # Not what a name means or where it comes from ("名字是怎样得来的？", "名字是什么意思？").
-        re.compile(r"(?:" + "|".join(_ALIAS_CUES) + r"|别号|名字|名称)(?:是什么|叫什么|什么|为何|有哪些)(?!意思|含义|来历|由来)|"
+        re.compile(r"(?:" + _CUE + r"|别号|名字|名称)(?:是什么|叫什么|什么|为何|有哪些)(?!意思|含义|来历|由来)|"
                    r"(?:也|又|还|或)(?:叫|称)什么|"
                    r"\b(?:also (?:called|known as)|other names?|alias)\b", re.I),
-        # The name after its cue, up to the clause's end: the value is the name itself.
-        re.compile("(?:" + "|".join(f"(?<={cue})" for cue in _ALIAS_CUES) + r")(?:为|是)?[：:]?\s*[「“\"《]?"
-                   r"[\u4e00-\u9fffA-Za-z0-9][^，,。；;（()）」”\"》]{0,29}", re.I),
+        # The name after its cue, up to the clause's end, with what it brackets ("无头土香（台湾）、无头香"):
+        # the group "value" is the name itself ("初名为越南建设银行" -> 越南建设银行), and never starts with
+        # another cue ("英文全称：Bank…", not "全称：…").
+        re.compile("(?:" + "|".join(f"(?<={cue})" for cue in ALIAS_CUES) + r")(?:为|是)?[：:]?\s*[「“\"《]?"
+                   + "(?P<value>(?!" + _CUE + r")[\u4e00-\u9fffA-Za-z0-9](?:[^，,。；;（()）」”\"》]|[（(][^）)]{0,30}[）)]){0,60})",
+                   re.I),
     ),
 )
 _BY_NAME = {t.name: t for t in ANSWER_TYPES}
@@ -125,6 +130,14 @@ def asked_types(question: str) -> list[str]:
 def holds_type(text: str, kind: str) -> bool:
     """Whether ``text`` contains a value of the given kind: ``"1×10⁸个细胞"`` holds a dose."""
     return bool(value_pattern(kind).search(text))
+
+
+def value_spans(kind: str, text: str) -> list[tuple[int, int]]:
+    """Where the values of ``kind`` are in ``text``: the pattern's group "value" where it has one
+    (the name after "俗名"), else the whole match."""
+    pattern = value_pattern(kind)
+    group = "value" if "value" in pattern.groupindex else 0
+    return [m.span(group) for m in pattern.finditer(text)]
 
 
 def value_pattern(kind: str) -> re.Pattern:

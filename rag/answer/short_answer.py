@@ -14,7 +14,8 @@ rules propose, by a chooser fitted on data:
 
 The chooser is a softmax over the candidates of all the first citation's sentences, fitted
 by ``rag fit`` on CMRC's fit half. A measured value of the asked kind ("9例" for 几例) wins
-outright. A why, how, yes-or-no or list question is answered by a clause or more (never a
+outright, and so does the name after the cue a question for another name uses ("龙尖" of "俗名龙尖"
+for "…的俗名是什么？"; a name after another cue comes next). A why, how, yes-or-no or list question is answered by a clause or more (never a
 lone value), and that short answer is marked in its quote rather than said again before it
 (``leads``). A statement (a writer's claim) asks nothing and gets no short answer.
 """
@@ -34,7 +35,7 @@ import numpy as np
 
 from rag.ingest import segment
 from rag.ingest.splitter import split_spans
-from rag.answer.answer_types import asked_types, value_pattern
+from rag.answer.answer_types import ALIAS_CUES, asked_types, value_pattern, value_spans
 from rag.answer.language import QUESTION_WORDS, asks_for_reason, asks_for_several
 from rag.answer.sentence_rank import char_bigrams
 
@@ -202,7 +203,7 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     if open_question:  # a why, how, yes-or-no or list question is answered by a clause or more
         return _distinct(_trimmed(sentence, found), question, sentence), gap
     for kind in asked_types(question):
-        found += [Span("value", m.start(), m.end()) for m in value_pattern(kind).finditer(sentence[:body])]
+        found += [Span("value", a, b) for a, b in value_spans(kind, sentence[:body])]
     found += [Span("value", m.start(), m.end()) for m in _GENERIC_VALUE.finditer(sentence[:body])]
     found += [Span("value", *joined) for joined in _joined_values(sentence[:body], found)]
     found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
@@ -575,13 +576,15 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
     """The short answer as (sentence number, start, end) among ``sentences`` (those of the first
     citation), or None for a statement (a writer's claim asks nothing) or when nothing is a candidate.
 
-    A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长) beats any other
-    candidate in any of the sentences; otherwise the chooser's best candidate wins.
+    A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长), or for a question asking
+    another name the name after its cue (``_alias_rank``), beats any other candidate in any of the
+    sentences; otherwise the chooser's best candidate wins.
     """
     if not QUESTION_WORDS.search(question):
         return None
-    measured = [value_pattern(kind) for kind in asked_types(question) if kind in MEASURED_KINDS]
-    best: tuple[bool, float, int, Span] | None = None
+    kinds = asked_types(question)
+    measured = [value_pattern(kind) for kind in kinds if kind in MEASURED_KINDS]
+    best: tuple[int, float, int, Span] | None = None
     for n, sentence in enumerate(sentences):
         spans, gap = candidates(question, sentence)
         if not spans:
@@ -589,9 +592,21 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
         scores = features(question, sentence, spans, gap) @ chooser.weights
         # Whatever proposed it: the question-word gap "6,476名" is the same value as the pattern's, and
         # it is the one next to the question's words ("容纳…观众", not "可容606名" further on).
-        typed = [_is_value_of(sentence[s.start:s.end], measured) and not _cuts_number(sentence, s.start, s.end)
-                 for s in spans]
+        typed = [2 if _is_value_of(sentence[s.start:s.end], measured) and not _cuts_number(sentence, s.start, s.end)
+                 else _alias_rank(question, sentence, s) if "alias" in kinds else 0 for s in spans]
         k = max(range(len(spans)), key=lambda i: (typed[i], scores[i]))
         if best is None or (typed[k], scores[k]) > best[:2]:
             best = (typed[k], float(scores[k]), n, spans[k])
     return None if best is None else (best[2], best[3].start, best[3].end)
+
+
+def _alias_rank(question: str, sentence: str, span: Span) -> int:
+    """For a question asking another name: 2 for the name after the cue the question uses
+    ("俗名" in "…的俗名是什么？": "龙尖" of "又称蓝线白𫚭，俗名龙尖"), 1 for a name after another cue, else 0."""
+    pattern = value_pattern("alias")
+    match = next((m for m in pattern.finditer(sentence) if m.span("value") == (span.start, span.end)), None)
+    if match is None:
+        return 0
+    before = sentence[:match.start()]  # the match starts right after its cue
+    # "英文全称" answers "英文名是什么？": a cue counts as the question's when its first two characters are there.
+    return 2 if any(before.endswith(cue) and cue[:2] in question for cue in ALIAS_CUES) else 1
