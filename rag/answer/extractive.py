@@ -169,13 +169,14 @@ def asks_for_own_references(question: str) -> bool:
     return asks_for_reference(question) and not content_terms(reference_topic(question))
 
 
-# Reference entries are looked for in the documents of this many of the best retrieved chunks.
-REFERENCE_DOCUMENTS = 2
+# Reference entries and definitions that retrieval missed are looked for in the documents of this many
+# of the best retrieved chunks.
+BEST_DOCUMENTS = 2
 
 
 def _best_documents(index: Index, retrieval: Retrieval) -> list[str]:
-    """The documents of the best retrieved chunks, best first, REFERENCE_DOCUMENTS of them."""
-    return list(dict.fromkeys(index.chunks[hit.chunk].doc_id for hit in retrieval.hits))[:REFERENCE_DOCUMENTS]
+    """The documents of the best retrieved chunks, best first, BEST_DOCUMENTS of them."""
+    return list(dict.fromkeys(index.chunks[hit.chunk].doc_id for hit in retrieval.hits))[:BEST_DOCUMENTS]
 
 
 def _reference_entries(index: Index, retrieval: Retrieval) -> list[int]:
@@ -189,8 +190,10 @@ def _reference_entries(index: Index, retrieval: Retrieval) -> list[int]:
 def _definitions(index: Index, retrieval: Retrieval, term: str) -> list[int]:
     """The sentences of the best chunks' documents that say what ``term`` is: "MSC是什么？" retrieves
     sentences that use MSCs everywhere, not always the one that introduces them."""
+    lowered = term.lower()
     return [sid for doc_id in _best_documents(index, retrieval) for sid in index.layout.sentence_ids(doc_id)
-            if index.sentences[sid].role == BODY and defines(index.sentence_text(sid), term)]
+            if index.sentences[sid].role == BODY and lowered in (text := index.sentence_text(sid)).lower()
+            and defines(text, term)]
 
 
 def _whole_lines(index: Index, passages: list[Passage]) -> list[Passage]:
