@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.answer.short_answer import (Chooser, balanced, candidates, choose, feature_names, leads, load_chooser,
-                                     question_gap, wants_short_answer)
+from rag.answer.short_answer import (Chooser, balanced, candidates, choose, counted_value, feature_names, leads,
+                                     load_chooser, question_gap, wants_short_answer)
 
 
 def _text(sentence, span):
@@ -179,3 +179,18 @@ def test_a_question_for_another_name_is_answered_by_the_name_after_its_cue(quest
     # The shipped chooser alone picked the whole sentence: nothing it was fitted on marks a name.
     n, start, end = choose(question, [sentence], load_chooser())
     assert sentence[start:end] == name
+
+
+@pytest.mark.parametrize("question,sentence,value", [
+    ("Levy等人的研究是几期试验？", "Levy等人(2019年)报道了一项I/II期临床试验的结果:36例慢性卒中患者接受了输注。", "I/II期"),
+    ("香港在DVD分区属于第几区？", "香港在DVD分区属第三区（中国大陆属第六区，英国则属第二区）。", "第三区"),
+    ("目前学校有几个校区？", "学校现有市中校区、长清校区两个校区。", "两个"),
+])
+def test_a_question_counting_with_a_measure_word_is_answered_by_that_count(question, sentence, value):
+    n, start, end = choose(question, [sentence], load_chooser())
+    assert sentence[start:end] == value
+
+
+def test_dates_times_and_ages_are_not_counted_values():
+    assert counted_value("他几月出生？") is None and counted_value("随访了几周？") is None
+    assert counted_value("Bang等人用了多少细胞？") is None

@@ -14,8 +14,9 @@ rules propose, by a chooser fitted on data:
 
 The chooser is a softmax over the candidates of all the first citation's sentences, fitted
 by ``rag fit`` on CMRC's fit half. A measured value of the asked kind ("9例" for 几例) wins
-outright, and so does the name after the cue a question for another name uses ("龙尖" of "俗名龙尖"
-for "…的俗名是什么？"; a name after another cue comes next). A why, how, yes-or-no or list question is answered by a clause or more (never a
+outright, as does the count a "几期"/"第几区" question asks for ("I/II期", "第三区"), and the name
+after the cue a question for another name uses ("龙尖" of "俗名龙尖" for "…的俗名是什么？"; a name
+after another cue comes next). A why, how, yes-or-no or list question is answered by a clause or more (never a
 lone value), and that short answer is marked in its quote rather than said again before it
 (``leads``). A statement (a writer's claim) asks nothing and gets no short answer.
 """
@@ -207,6 +208,8 @@ def candidates(question: str, sentence: str) -> tuple[list[Span], Gap | None]:
     found += [Span("value", m.start(), m.end()) for m in _GENERIC_VALUE.finditer(sentence[:body])]
     found += [Span("value", *joined) for joined in _joined_values(sentence[:body], found)]
     found += [Span("value", m.start(), m.end()) for m in _DATE.finditer(sentence[:body])]
+    if (counted := counted_value(question)) is not None:
+        found += [Span("value", m.start(), m.end()) for m in counted.finditer(sentence[:body])]
     found += [Span("title", m.start(), m.end()) for m in _TITLE.finditer(sentence[:body])]
     found = [w for s in found for w in (_to_word_ends(s, sentence) if s.kind == "value" else [s])]
     found += [Span("value", s.start, end) for s in found if s.kind == "value"  # "100米至2,800米的" -> "…米"
@@ -572,6 +575,22 @@ def _question_right(question: str, sentence: str, end: int) -> int:
     return right
 
 
+# "几期", "第几区", "多少所": a question word and the measure word it counts (dates, times of day and
+# ages are read by their own answer types).
+_COUNTED = re.compile(r"(第)?(?:几|多少)([个位名例次期区条座所家种项件只头匹张首本部层届场类股处门级节章篇段台辆艘架枚颗粒"
+                      r"支根片块份批组队对套轮局盘代任集季册卷幅栋幢间道])")
+_COUNT = r"(?:\d+|[一二两三四五六七八九十百千万]+|[IVX]+(?:/[IVX]+)?)"
+
+
+def counted_value(question: str) -> re.Pattern | None:
+    """The pattern of a value that answers a question counting with a measure word: ``"是几期试验？"``
+    -> matches "I/II期"; ``"属于第几区？"`` -> matches "第三区"; None for other questions."""
+    match = _COUNTED.search(question)
+    if match is None:
+        return None
+    return re.compile(("第" if match[1] else "第?") + _COUNT + r"\s*" + re.escape(match[2]))
+
+
 def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, int, int] | None:
     """The short answer as (sentence number, start, end) among ``sentences`` (those of the first
     citation), or None for a statement (a writer's claim asks nothing) or when nothing is a candidate.
@@ -584,6 +603,7 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
         return None
     kinds = asked_types(question)
     measured = [value_pattern(kind) for kind in kinds if kind in MEASURED_KINDS]
+    counted = counted_value(question)
     best: tuple[int, float, int, Span] | None = None
     for n, sentence in enumerate(sentences):
         spans, gap = candidates(question, sentence)
@@ -592,12 +612,18 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
         scores = features(question, sentence, spans, gap) @ chooser.weights
         # Whatever proposed it: the question-word gap "6,476名" is the same value as the pattern's, and
         # it is the one next to the question's words ("容纳…观众", not "可容606名" further on).
-        typed = [2 if _is_value_of(sentence[s.start:s.end], measured) and not _cuts_number(sentence, s.start, s.end)
+        typed = [2 if (_is_value_of(sentence[s.start:s.end], measured) or _is_count(sentence[s.start:s.end], counted))
+                 and not _cuts_number(sentence, s.start, s.end)
                  else _alias_rank(question, sentence, s) if "alias" in kinds else 0 for s in spans]
         k = max(range(len(spans)), key=lambda i: (typed[i], scores[i]))
         if best is None or (typed[k], scores[k]) > best[:2]:
             best = (typed[k], float(scores[k]), n, spans[k])
     return None if best is None else (best[2], best[3].start, best[3].end)
+
+
+def _is_count(text: str, counted: re.Pattern | None) -> bool:
+    """Whether ``text`` is, whole, the counted value a "几期"/"第几区" question asks for."""
+    return counted is not None and bool(counted.fullmatch(text))
 
 
 def _alias_rank(question: str, sentence: str, span: Span) -> int:
