@@ -109,7 +109,9 @@ def test_reference_list_captions_and_titles_are_not_quoted(client, question):
 
 
 @pytest.mark.parametrize("question", ["这篇综述引用了哪些参考文献？", "这篇文章的DOI是什么？", "列出参考文献",
-                                      "原文发表在哪个期刊？", "这篇文章的出处是哪里？", "What is the DOI of this review?"])
+                                      "原文发表在哪个期刊？", "这篇文章的出处是哪里？", "What is the DOI of this review?",
+                                      # who wrote it and when: its entry names the authors and the year
+                                      "这篇综述是谁写的？", "综述发表于哪一年？", "Who wrote this review?"])
 def test_a_question_for_the_documents_references_is_answered_by_them(client, question):
     answer = ask(client, question)
     assert answer["answerable"], answer["answer"]

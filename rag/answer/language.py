@@ -29,8 +29,10 @@ def is_english(text: str) -> bool:
 
 
 _ASKS_REFERENCE = re.compile(
-    r"参考文献|参考资料|文献|出处|引用|引文|DOI|原文|期刊|发表在|图\s*\d|表\s*\d|"
-    r"\breferences?\b|\bcitations?\b|\bcite\b|\bsource\b|\bbibliograph|\bjournal\b|\bfigure\b",
+    r"参考文献|参考资料|文献|出处|引用|引文|DOI|原文|期刊|发表在|发表于|发表时间|出版|图\s*\d|表\s*\d|"
+    # Who wrote it and when: the reference entry names its authors and year.
+    r"谁写的|作者是谁|作者有哪些|哪些作者|"
+    r"\breferences?\b|\bcitations?\b|\bcite\b|\bsource\b|\bbibliograph|\bjournal\b|\bfigure\b|\bwho wrote\b|\bauthors?\b|\bpublished\b",
     re.IGNORECASE,
 )
 # "为什么" ending a question ("生命数耗完即算为什么？") is "为 + 什么" (counts as what), not "why".
@@ -48,7 +50,8 @@ def asks_for_reference(question: str) -> bool:
 # "请"), not what a reference is wanted about.
 _THE_DOCUMENT = re.compile(
     r"这一?篇|本篇|本文|该文|此文|原文|文章|综述|论文|作者|发表|刊登|列出|列举|给出|告诉我|请问|请|帮我|"
-    r"\b(?:this|the)\s+(?:review|article|paper|document|text)\b|\bpublished\b|\bgive me\b|\blist\b|\bdoes\b|\bdo\b",
+    r"\b(?:this|the)\s+(?:review|article|paper|document|text)\b|\bpublished\b|\bwrote\b|\bwritten\b|\bgive me\b|"
+    r"\blist\b|\bdoes\b|\bdo\b",
     re.IGNORECASE,
 )
 
