@@ -596,7 +596,7 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
     citation), or None for a statement (a writer's claim asks nothing) or when nothing is a candidate.
 
     A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长), or for a question asking
-    another name the name after its cue (``_alias_rank``), beats any other candidate in any of the
+    another name the name after its cue (``_alias_ranks``), beats any other candidate in any of the
     sentences; otherwise the chooser's best candidate wins.
     """
     if not QUESTION_WORDS.search(question):
@@ -612,9 +612,10 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
         scores = features(question, sentence, spans, gap) @ chooser.weights
         # Whatever proposed it: the question-word gap "6,476名" is the same value as the pattern's, and
         # it is the one next to the question's words ("容纳…观众", not "可容606名" further on).
+        names = _alias_ranks(question, sentence) if "alias" in kinds else {}
         typed = [2 if (_is_value_of(sentence[s.start:s.end], measured) or _is_count(sentence[s.start:s.end], counted))
                  and not _cuts_number(sentence, s.start, s.end)
-                 else _alias_rank(question, sentence, s) if "alias" in kinds else 0 for s in spans]
+                 else names.get((s.start, s.end), 0) for s in spans]
         k = max(range(len(spans)), key=lambda i: (typed[i], scores[i]))
         if best is None or (typed[k], scores[k]) > best[:2]:
             best = (typed[k], float(scores[k]), n, spans[k])
@@ -626,13 +627,14 @@ def _is_count(text: str, counted: re.Pattern | None) -> bool:
     return counted is not None and bool(counted.fullmatch(text))
 
 
-def _alias_rank(question: str, sentence: str, span: Span) -> int:
-    """For a question asking another name: 2 for the name after the cue the question uses
-    ("俗名" in "…的俗名是什么？": "龙尖" of "又称蓝线白𫚭，俗名龙尖"), 1 for a name after another cue, else 0."""
-    pattern = value_pattern("alias")
-    match = next((m for m in pattern.finditer(sentence) if m.span("value") == (span.start, span.end)), None)
-    if match is None:
-        return 0
-    before = sentence[:match.start()]  # the match starts right after its cue
-    # "英文全称" answers "英文名是什么？": a cue counts as the question's when its first two characters are there.
-    return 2 if any(before.endswith(cue) and cue[:2] in question for cue in ALIAS_CUES) else 1
+def _alias_ranks(question: str, sentence: str) -> dict[tuple[int, int], int]:
+    """For a question asking another name, the names in ``sentence`` by (start, end): 2 for one after
+    the cue the question uses ("俗名" in "…的俗名是什么？": "龙尖" of "又称蓝线白𫚭，俗名龙尖"), 1 for one
+    after another cue."""
+    ranks = {}
+    for match in value_pattern("alias").finditer(sentence):
+        before = sentence[:match.start()]  # the match starts right after its cue
+        # "英文全称" answers "英文名是什么？": a cue counts as the question's when its first two characters are there.
+        own = any(before.endswith(cue) and cue[:2] in question for cue in ALIAS_CUES)
+        ranks[match.span("value")] = 2 if own else 1
+    return ranks
