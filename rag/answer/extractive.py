@@ -63,26 +63,10 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
 
     order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
     own_references = asks_for_own_references(question)
-    if own_references:
-        # "这篇综述引用了哪些参考文献？" asks for the documents' own reference list, whose entries the
-        # ranker, fitted on questions about the text, puts below the sentences around them (and
-        # below captions and cited works' titles, which are reference lines too).
-        order.sort(key=lambda i: (index.sentences[candidates[i]].role != REFERENCE,
-                                  not is_reference_entry(index.sentence_text(candidates[i]), index.sentences[candidates[i]].section)))
+    asked_first = _asked_first(index, question, candidates, own_references)
+    if asked_first is not None:
+        order.sort(key=asked_first)  # stable: the ranker's order among what the question asks first
         relevance[order[0]] = max(relevance)  # so that it stays first when passages are ordered
-    else:
-        section = asked_section(index, question, candidates)
-        term = defined_term(question)
-        if section is not None:
-            # "结论是什么？" asks what the section headed 结论 says, not for a sentence that happens
-            # to use the word ("尚难以就疗效得出明确结论") elsewhere.
-            order.sort(key=lambda i: index.sentences[candidates[i]].section != section)
-            relevance[order[0]] = max(relevance)
-        elif term is not None:
-            # "什么是标准杆？" is answered by the sentence that says what it is ("标准杆，是…",
-            # "间充质干细胞(MSCs)是一类…"), not by one that only uses the word.
-            order.sort(key=lambda i: not defines(index.sentence_text(candidates[i]), term))
-            relevance[order[0]] = max(relevance)
     best = relevance[order[0]]
     picks = {candidates[order[0]]: float(best)}
     if asks_for_several(question):
@@ -128,6 +112,31 @@ def select(index: Index, retrieval: Retrieval, question: str, ranker: LinearRank
         **_reference_features(index, question, passages),
     }
     return Selection(passages, features)
+
+
+def _asked_first(index: Index, question: str, candidates: list[int], own_references: bool):
+    """A sort key (over candidate positions, False first) for the candidates a question's form asks
+    for before the ranker's best, or None when it asks for nothing in particular:
+
+    - "这篇综述引用了哪些参考文献？" asks for the documents' own reference list, whose entries the ranker,
+      fitted on questions about the text, puts below the sentences around them (and below captions
+      and cited works' titles, which are reference lines too);
+    - "结论是什么？" asks what the section headed 结论 says, not for a sentence that happens to use the
+      word ("尚难以就疗效得出明确结论") elsewhere;
+    - "什么是标准杆？" is answered by the sentence that says what it is ("标准杆，是…", "间充质干细胞(MSCs)
+      是一类…"), not by one that only uses the word.
+    """
+    sentences = index.sentences
+    if own_references:
+        return lambda i: (sentences[candidates[i]].role != REFERENCE,
+                          not is_reference_entry(index.sentence_text(candidates[i]), sentences[candidates[i]].section))
+    section = asked_section(index, question, candidates)
+    if section is not None:
+        return lambda i: sentences[candidates[i]].section != section
+    term = defined_term(question)
+    if term is not None:
+        return lambda i: not defines(index.sentence_text(candidates[i]), term)
+    return None
 
 
 # A heading is the one a question asks about when the question's topic words make up at least this share of its own.

@@ -16,9 +16,9 @@ The chooser is a softmax over the candidates of all the first citation's sentenc
 by ``rag fit`` on CMRC's fit half. A measured value of the asked kind ("9例" for 几例) wins
 outright, as does the count a "几期"/"第几区" question asks for ("I/II期", "第三区"), and the name
 after the cue a question for another name uses ("龙尖" of "俗名龙尖" for "…的俗名是什么？"; a name
-after another cue comes next). A why, how, yes-or-no or list question is answered by a clause or more (never a
-lone value), and that short answer is marked in its quote rather than said again before it
-(``leads``). A statement (a writer's claim) asks nothing and gets no short answer.
+after another cue comes next). A why, how, yes-or-no or list question is answered by a clause or
+more (never a lone value), and that short answer is marked in its quote rather than said again
+before it (``leads``). A statement (a writer's claim) asks nothing and gets no short answer.
 """
 
 from __future__ import annotations
@@ -595,9 +595,10 @@ def choose(question: str, sentences: list[str], chooser: Chooser) -> tuple[int, 
     """The short answer as (sentence number, start, end) among ``sentences`` (those of the first
     citation), or None for a statement (a writer's claim asks nothing) or when nothing is a candidate.
 
-    A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长), or for a question asking
-    another name the name after its cue (``_alias_ranks``), beats any other candidate in any of the
-    sentences; otherwise the chooser's best candidate wins.
+    A measured value of the asked kind ("9例" for 几例, "1,000米" for 多长), the count a counting question
+    asks for ("I/II期" for 几期, ``counted_value``), or for a question asking another name the name
+    after its cue (``_alias_ranks``), beats any other candidate in any of the sentences; otherwise the
+    chooser's best candidate wins.
     """
     if not QUESTION_WORDS.search(question):
         return None
